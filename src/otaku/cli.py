@@ -1,0 +1,227 @@
+"""The `otaku` command line."""
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from otaku.config import Settings, get_settings
+from otaku.data.fetch import FetchError, fetch_dataset
+from otaku.data.files import DataSources, MissingDataError
+from otaku.data.validation import DataValidationError
+from otaku.models.lightfm import LightFMConfig
+from otaku.models.rating import RatingModelConfig
+from otaku.pipeline.components import ComponentsConfig
+from otaku.pipeline.ranker import RankerConfig
+from otaku.pipeline.training import TrainConfig
+
+app = typer.Typer(help="My Otaku Friend: a hybrid anime recommender.", no_args_is_help=True)
+data_app = typer.Typer(help="Get and check datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Directory with anime.csv, anime_with_synopsis.csv, rating_complete.csv."
+    ),
+]
+AnimeFile = Annotated[Path | None, typer.Option("--anime", help="anime.csv (plain or .gz).")]
+SynopsisFile = Annotated[
+    Path | None, typer.Option("--synopses", help="anime_with_synopsis.csv or synopsis.csv.")
+]
+RatingFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--ratings", help="rating_complete.csv or animelist.csv; repeat for several files."
+    ),
+]
+Demo = Annotated[
+    bool,
+    typer.Option("--demo", help="The real MAL catalog with SIMULATED users (no files needed)."),
+]
+DemoUsers = Annotated[int, typer.Option(help="Simulated users in the demo dataset.")]
+Quick = Annotated[
+    bool,
+    typer.Option(
+        "--quick",
+        help="Small models (10 LightFM epochs, 300 LightGBM rounds): for demos and tests.",
+    ),
+]
+NoText = Annotated[bool, typer.Option("--no-text", help="Skip synopsis embeddings (zeros).")]
+
+
+def _sources(
+    data: Path | None,
+    anime: Path | None,
+    synopses: Path | None,
+    ratings: list[Path] | None,
+    demo: bool,
+    demo_users: int,
+    seed: int,
+) -> DataSources:
+    if demo:
+        return DataSources(demo_users=demo_users, seed=seed)
+    if anime is not None:
+        return DataSources(anime, synopses, tuple(ratings or ()), seed=seed)
+    directory = data or get_settings().data_dir
+    if directory is None:
+        raise MissingDataError(
+            "no dataset given: use --data DIR, --anime/--ratings files, or --demo "
+            "(or set OTAKU_DATA_DIR)"
+        )
+    return DataSources.from_directory(directory)
+
+
+def _config(quick: bool, seed: int) -> TrainConfig:
+    lightfm = LightFMConfig(seed=seed)
+    rating = RatingModelConfig(seed=seed)
+    ranker = RankerConfig(seed=seed)
+    if quick:
+        lightfm = replace(lightfm, epochs=10)
+        rating = replace(rating, num_boost_round=300, learning_rate=0.05)
+        ranker = replace(ranker, num_boost_round=150)
+    return TrainConfig(ComponentsConfig(lightfm=lightfm, rating=rating, seed=seed), ranker)
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(code=2)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    dest: Annotated[Path | None, typer.Option(help="Target directory (default: data dir).")] = None,
+) -> None:
+    """Download the Kaggle "Anime Recommendation Database 2020" into the data directory."""
+    target = dest or get_settings().resolved_data_dir
+    try:
+        for path in fetch_dataset(target):
+            console.print(f"fetched {path}")
+    except FetchError as error:
+        _fail(error)
+
+
+@data_app.command("validate")
+def data_validate(
+    data: DataDir = None,
+    anime: AnimeFile = None,
+    synopses: SynopsisFile = None,
+    ratings: RatingFiles = None,
+    demo: Demo = False,
+    demo_users: DemoUsers = 2000,
+) -> None:
+    """Read and validate a dataset; print what it holds or the first error found."""
+    try:
+        sources = _sources(data, anime, synopses, ratings, demo, demo_users, get_settings().seed)
+        dataset = sources.load()
+    except (DataValidationError, MissingDataError) as error:
+        _fail(error)
+        return
+    table = Table("what", "count", title=sources.label)
+    table.add_row("anime", f"{dataset.n_items:,}")
+    table.add_row("users", f"{dataset.n_users:,}")
+    table.add_row("ratings", f"{len(dataset.ratings):,}")
+    table.add_row("ratings dropped (anime not in catalog)", f"{dataset.dropped_unknown_anime:,}")
+    table.add_row("anime with a synopsis", f"{sum(bool(t.strip()) for t in dataset.synopses):,}")
+    console.print(table)
+
+
+@app.command()
+def train(
+    data: DataDir = None,
+    anime: AnimeFile = None,
+    synopses: SynopsisFile = None,
+    ratings: RatingFiles = None,
+    demo: Demo = False,
+    demo_users: DemoUsers = 2000,
+    quick: Quick = False,
+    no_text: NoText = False,
+    register: Annotated[bool, typer.Option(help="Log and register the bundle in MLflow.")] = True,
+) -> None:
+    """Train every model and write one versioned bundle (logged to MLflow and registered)."""
+    from otaku.jobs.train import train_bundle
+
+    _configure_logging()
+    settings = get_settings()
+    try:
+        sources = _sources(data, anime, synopses, ratings, demo, demo_users, settings.seed)
+        outcome = train_bundle(
+            settings,
+            sources,
+            _config(quick, settings.seed),
+            with_text=not no_text,
+            register=register,
+        )
+    except (DataValidationError, MissingDataError) as error:
+        _fail(error)
+        return
+    meta = outcome.bundle.metadata
+    console.print(f"[bold green]bundle {outcome.bundle.version}[/] written to {outcome.directory}")
+    if meta["simulated"]:
+        console.print("[yellow]trained on SIMULATED users (demo dataset)[/]")
+    if outcome.registered is not None:
+        reg = outcome.registered
+        champion = " (champion)" if reg.is_champion else ""
+        console.print(
+            f"registered {reg.model_name} version {reg.version}{champion}, MLflow run {reg.run_id}"
+        )
+    timings = Table("stage", "seconds", title="training time")
+    for stage, seconds in meta["timings_seconds"].items():
+        timings.add_row(stage, f"{seconds:.1f}")
+    console.print(timings)
+
+
+@app.command()
+def evaluate(
+    data: DataDir = None,
+    anime: AnimeFile = None,
+    synopses: SynopsisFile = None,
+    ratings: RatingFiles = None,
+    demo: Demo = False,
+    demo_users: DemoUsers = 2000,
+    quick: Quick = False,
+    no_text: NoText = False,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.md / .json.")] = Path(
+        "reports"
+    ),
+    seed_users: Annotated[
+        int, typer.Option(help="Test users for the slow seed strategy (0 = all).")
+    ] = 100,
+    lightfm_own: Annotated[
+        bool, typer.Option(help="Also LightFM's own P@10/R@10 on a random interaction split.")
+    ] = True,
+) -> None:
+    """Evaluate every strategy and baseline with the DESIGN.md protocol."""
+    from otaku.jobs.evaluate import run_evaluation
+
+    _configure_logging()
+    settings: Settings = get_settings()
+    try:
+        sources = _sources(data, anime, synopses, ratings, demo, demo_users, settings.seed)
+        _, markdown, table = run_evaluation(
+            settings,
+            sources,
+            _config(quick, settings.seed),
+            out,
+            with_text=not no_text,
+            seed_users=seed_users or None,
+            lightfm_own=lightfm_own,
+        )
+    except (DataValidationError, MissingDataError) as error:
+        _fail(error)
+        return
+    console.print(markdown.read_text())
+    console.print(f"written {markdown} and {table}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,60 @@
+"""Settings read from the environment (prefix ``OTAKU_``); nothing is read at import time."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``OTAKU_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OTAKU_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".otaku"), description="Root for local state.")
+    data_dir: Path | None = Field(default=None, description="Where dataset files live.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default a SQLite file under home."
+    )
+    mlflow_experiment: str = "otaku"
+    registered_model: str = "otaku-recommender"
+    text_model: str = Field(
+        default="packaged:all-MiniLM-L6-v2",
+        description="sentence-transformers model: 'packaged:all-MiniLM-L6-v2' (offline) "
+        "or a hub name such as 'sentence-transformers/all-MiniLM-L12-v2'.",
+    )
+    seed: int = 42
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data directory, defaulting to ``<home>/data``."""
+        return self.data_dir if self.data_dir is not None else self.home / "data"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived artefacts (text embeddings) are cached."""
+        return self.home / "cache"
+
+    @property
+    def bundles_dir(self) -> Path:
+        """Where trained bundles are written."""
+        return self.home / "bundles"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the configured one or a local SQLite database."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_location(self) -> str:
+        """Local folder for MLflow artefacts when tracking locally."""
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return Settings()
