@@ -22,7 +22,7 @@ from otaku.pipeline.training import TrainConfig
 app = typer.Typer(help="My Otaku Friend: a hybrid anime recommender.", no_args_is_help=True)
 data_app = typer.Typer(help="Get and check datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+console = Console(soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,

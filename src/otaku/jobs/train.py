@@ -42,7 +42,7 @@ def training_metrics(models: TrainedModels) -> dict[str, Any]:
     """Validation figures recorded during training (early-stopping sets)."""
     metrics: dict[str, Any] = {"ranker_trees": models.ranker.num_trees()}
     for key, value in models.ranker.best_score.get("valid_0", {}).items():
-        metrics[f"ranker_valid_{key}"] = float(value)
+        metrics[f"ranker_valid_{key.replace('@', '_at_')}"] = float(value)
     rating = models.components.rating_model
     if rating is not None and rating.booster is not None:
         metrics["rating_trees"] = rating.n_trees
