@@ -4,37 +4,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from otaku.columns import Columns
 from otaku.config import Settings
 from otaku.data.files import DataSources
+from otaku.jobs.evaluate import run_evaluation
 from otaku.jobs.train import train_bundle
 from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.training import TrainConfig
 from otaku.storage.registry import champion_version, load_registered
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def real_subset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> DataSources:
-    """60 real users, and the 600 anime they rate most, with real synopses."""
-    folder = tmp_path_factory.mktemp("subset")
-    ratings = pd.read_csv(shared_data / "mal2020" / "ratings.csv")
-    users = np.sort(ratings[Columns.user_id].unique())[:60]
-    ratings = ratings[ratings[Columns.user_id].isin(users)]
-    top = ratings[Columns.anime_id].value_counts().index[:600]
-    ratings = ratings[ratings[Columns.anime_id].isin(top)]
-    anime = pd.read_csv(shared_data / "mal2020" / "anime.csv", dtype=str)
-    anime = anime[anime["MAL_ID"].astype(int).isin(top)]
-    synopses = pd.read_csv(shared_data / "mal2020" / "synopsis.csv", dtype=str)
-    synopses = synopses[synopses["MAL_ID"].astype(int).isin(top)]
-    anime.to_csv(folder / "anime.csv", index=False)
-    synopses.to_csv(folder / "anime_with_synopsis.csv", index=False)
-    ratings.to_csv(folder / "rating_complete.csv", index=False)
-    return DataSources.from_directory(folder)
 
 
 def test_train_register_and_load_back(
@@ -78,3 +58,29 @@ def test_training_is_reproducible(
     a = first.bundle.models.strategies()["default"].recommend(users, k=10)
     b = second.bundle.models.strategies()["default"].recommend(users, k=10)
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_evaluate_on_real_subset(
+    real_subset: DataSources, quick_config: TrainConfig, tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home")
+    result, markdown, table = run_evaluation(
+        settings,
+        real_subset,
+        quick_config,
+        tmp_path / "reports",
+        seed_users=5,
+        lightfm_own=True,
+    )
+    by_model = {row.model: row for row in result.ranking}
+    assert {"popular", "itemknn", "ease", "ials", "lightfm", "default", "seed"} <= set(by_model)
+    assert by_model["default"].users > 0 and by_model["seed"].users == 5
+    for row in result.ranking:
+        assert 0.0 <= row.precision <= 1.0 and 0.0 <= row.ndcg <= 1.0
+    # real users' held-out likes are far from random: popularity alone finds some
+    assert by_model["popular"].ndcg > 0.05
+    assert set(result.lightfm_own) == {"precision@10", "recall@10"}
+    assert 0.0 < result.rating["median_ae"] < 3.0
+    assert result.info["simulated"] is False
+    assert "| ease | baseline |" in markdown.read_text()
+    assert table.exists()

@@ -64,19 +64,36 @@ def _keep_top_per_row(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix
     return top.T.tocsr()
 
 
+def binarise(ratings: sparse.csr_matrix, min_rating: float = 1.0) -> sparse.csr_matrix:
+    """1 where a rating is at least ``min_rating``, as float32 CSR."""
+    binary = ratings.copy().astype(np.float32)
+    binary.data = (binary.data >= min_rating).astype(np.float32)
+    binary.eliminate_zeros()
+    return binary
+
+
 class EASERecommender(Recommender):
-    """EASE^R (Steck 2019) on binary interactions, over items with >= ``min_item_ratings``."""
+    """EASE^R (Steck 2019) on binary interactions, over items with >= ``min_item_ratings``.
+
+    With ``min_rating`` > 1 it learns from likes only (ratings >= ``min_rating``) and reads a
+    user's likes as their history.
+    """
 
     name = "ease"
 
-    def __init__(self, regularization: float = 100.0, min_item_ratings: int = 10) -> None:
+    def __init__(
+        self, regularization: float = 100.0, min_item_ratings: int = 10, min_rating: int = 1
+    ) -> None:
         self.regularization = regularization
         self.min_item_ratings = min_item_ratings
+        self.min_rating = min_rating
 
     def _fit(self, data: Dataset) -> None:
-        counts = data.item_counts
+        interactions = binarise(data.rating_matrix, self.min_rating)
+        self._history = interactions
+        counts = np.asarray(interactions.sum(axis=0)).ravel()
         self._columns = np.flatnonzero(counts >= self.min_item_ratings)
-        seen = data.seen_matrix[:, self._columns]
+        seen = interactions[:, self._columns]
         gram = np.asarray((seen.T @ seen).todense(), dtype=np.float64)
         gram[np.diag_indices_from(gram)] += self.regularization
         precision = np.linalg.inv(gram)
@@ -86,7 +103,11 @@ class EASERecommender(Recommender):
         self._n_items = data.n_items
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.score_history(self.state.seen[user_idx])
+        return self.score_history(self._history[user_idx])
+
+    def score_ratings(self, ratings: sparse.csr_matrix) -> np.ndarray:
+        """Scores for users given as rating rows (binarised with ``min_rating``)."""
+        return self.score_history(binarise(ratings, self.min_rating))
 
     def score_history(self, history: sparse.csr_matrix) -> np.ndarray:
         """Scores for users given as binary histories; items outside the model get -1e6."""

@@ -16,6 +16,7 @@ from otaku.pipeline.seed import LIKED_THRESHOLD
 # How many candidates each source contributes (before de-duplication).
 SOURCE_QUOTAS: dict[str, int] = {
     "ease": 100,
+    "ease_liked": 50,
     "ials": 50,
     "lightfm": 50,
     "itemknn": 50,
@@ -23,9 +24,11 @@ SOURCE_QUOTAS: dict[str, int] = {
     "popular": 30,
 }
 SOURCES = tuple(SOURCE_QUOTAS)
+OUTSIDE_MODEL = -1e5
 FEATURE_NAMES = [
     *(f"{source}_score" for source in SOURCES),
     *(f"{source}_rank" for source in SOURCES),
+    *(f"{source}_z" for source in SOURCES),
     "ease_share",
     "mal_score",
     "log_members",
@@ -86,6 +89,7 @@ def source_scores(parts: Components, users: UserContext) -> dict[str, np.ndarray
     seen = users.seen
     scores = {
         "ease": parts.ease.score_history(seen),
+        "ease_liked": parts.ease_liked.score_ratings(users.ratings),
         "ials": parts.ials.score_vectors(users.ials_vectors),
         "lightfm": parts.lightfm.score_vectors(users.lightfm_vectors),
         "itemknn": parts.itemknn.score_history(seen),
@@ -107,6 +111,16 @@ def candidate_union(scores: dict[str, np.ndarray], quotas: dict[str, int]) -> li
         ordered = unique[np.argsort(first)]
         candidates.append(ordered[np.isfinite(scores["popular"][row, ordered])])
     return candidates
+
+
+def _z_scores(raw: np.ndarray) -> np.ndarray:
+    """Per-column standard scores within one user's candidates (NaN stays NaN)."""
+    valid = ~np.isnan(raw)
+    count = np.maximum(valid.sum(axis=0), 1)
+    mean = np.where(valid, raw, 0.0).sum(axis=0) / count
+    spread = np.sqrt((np.where(valid, raw - mean, 0.0) ** 2).sum(axis=0) / count)
+    spread = np.where(spread > 0, spread, 1.0)
+    return (raw - mean) / spread
 
 
 def _rank_within(values: np.ndarray) -> np.ndarray:
@@ -149,13 +163,12 @@ def candidate_features(
     for row, chosen in enumerate(candidates):
         raw = np.column_stack([scores[name][row, chosen] for name in SOURCES])
         ranks = np.column_stack([_rank_within(raw[:, i]) for i in range(len(SOURCES))])
-        ease = raw[:, 0]
+        raw[raw <= OUTSIDE_MODEL] = np.nan  # EASE's "not modelled" marker is no score
+        z_scores = _z_scores(raw)
+        ease = np.nan_to_num(raw[:, 0])
         ease_share = ease / max(float(np.abs(ease).max()), 1e-6)
         affinity = (parts.item_genres[chosen] @ users.features[row, :-1]) / genre_counts[chosen]
         user_block = np.tile([np.log1p(counts[row]), users.features[row, -1]], (len(chosen), 1))
-        features.append(
-            np.column_stack([raw, ranks, ease_share, items[chosen], affinity, user_block]).astype(
-                np.float32
-            )
-        )
+        block = [raw, ranks, z_scores, ease_share, items[chosen], affinity, user_block]
+        features.append(np.column_stack(block).astype(np.float32))
     return candidates, features

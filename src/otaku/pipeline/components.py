@@ -2,8 +2,11 @@
 strategies: LightFM, synopsis embeddings, the rating model and the candidate sources."""
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,7 @@ from otaku.models.lightfm import LightFMConfig, LightFMRecommender
 from otaku.models.rating import RatingModel, RatingModelConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class ComponentsConfig:
     rating: RatingModelConfig = field(default_factory=RatingModelConfig)
     ease_regularization: float = 100.0
     ease_min_item_ratings: int = 10
+    ease_liked_min_item_likes: int = 5
+    liked_rating: int = 7
     ials_factors: int = 64
     itemknn_neighbours: int = 100
     seed: int = 42
@@ -52,11 +58,13 @@ class Components:
     text_embeddings: np.ndarray
     lightfm: LightFMRecommender
     ease: EASERecommender
+    ease_liked: EASERecommender
     ials: IALSRecommender
     itemknn: ItemKNNRecommender
     popular: PopularRecommender
     rating_model: RatingModel | None
     item_mean_rating: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def item_vectors(self) -> np.ndarray:
@@ -102,17 +110,40 @@ def fit_components(
     genres = genre_vocabulary(data.catalog)
     item_genres = genre_matrix(data.catalog, genres)
     user_features = build_user_features(data.rating_matrix, item_genres)
-    log.info("fitting LightFM")
-    lightfm = LightFMRecommender(config.lightfm).fit(data)
-    log.info("fitting EASE, iALS, item-kNN")
-    ease = EASERecommender(config.ease_regularization, config.ease_min_item_ratings).fit(data)
-    ials = IALSRecommender(factors=config.ials_factors, seed=config.seed).fit(data)
-    itemknn = ItemKNNRecommender(config.itemknn_neighbours).fit(data)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fit: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        result = fit()
+        timings[name] = time.perf_counter() - started
+        log.info("fitted %s in %.1f s", name, timings[name])
+        return result
+
+    lightfm = timed("lightfm", lambda: LightFMRecommender(config.lightfm).fit(data))
+    ease = timed(
+        "ease",
+        lambda: EASERecommender(config.ease_regularization, config.ease_min_item_ratings).fit(data),
+    )
+    ease_liked = timed(
+        "ease_liked",
+        lambda: EASERecommender(
+            config.ease_regularization,
+            config.ease_liked_min_item_likes,
+            min_rating=config.liked_rating,
+        ).fit(data),
+    )
+    ials = timed(
+        "ials", lambda: IALSRecommender(factors=config.ials_factors, seed=config.seed).fit(data)
+    )
+    itemknn = timed("itemknn", lambda: ItemKNNRecommender(config.itemknn_neighbours).fit(data))
     popular = PopularRecommender().fit(data)
     rating_model = None
     if with_rating_model:
         item_vectors = np.hstack([lightfm.item_embeddings, text_embeddings])
-        rating_model = RatingModel(config.rating).fit(data, user_features, item_vectors)
+        rating_model = timed(
+            "rating_model",
+            lambda: RatingModel(config.rating).fit(data, user_features, item_vectors),
+        )
     return Components(
         state=FitState.of(data),
         catalog=data.catalog,
@@ -123,9 +154,11 @@ def fit_components(
         text_embeddings=text_embeddings,
         lightfm=lightfm,
         ease=ease,
+        ease_liked=ease_liked,
         ials=ials,
         itemknn=itemknn,
         popular=popular,
         rating_model=rating_model,
         item_mean_rating=smoothed_item_means(data),
+        timings=timings,
     )

@@ -55,5 +55,6 @@ def fit_all(data: Dataset, config: TrainConfig, text_embeddings: np.ndarray) -> 
     ranked = time.perf_counter()
     components = fit_components(data, config.components, text_embeddings)
     done = time.perf_counter()
-    timings = {"ranker_seconds": ranked - started, "components_seconds": done - ranked}
+    timings = {"ranker_two_stage": ranked - started, "components": done - ranked}
+    timings.update({f"components.{name}": value for name, value in components.timings.items()})
     return TrainedModels(components, ranker, timings)
