@@ -23,6 +23,7 @@ from otaku.columns import (
 from otaku.data.validation import (
     DataValidationError,
     check_range,
+    fail_at_first,
     parse_integer_column,
     require_columns,
 )
@@ -61,12 +62,9 @@ def _id_column(frame: pd.DataFrame, path: Path) -> str:
 
 
 def _unique_ids(ids: pd.Series, path: Path, column: str) -> None:
-    duplicated = ids.duplicated()
-    if bool(duplicated.any()):
-        position = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise DataValidationError(
-            path, f"anime id {ids.iloc[position]} appears twice", row=position + 1, column=column
-        )
+    fail_at_first(
+        ids.duplicated(), path, column, lambda row: f"anime id {ids.iloc[row]} appears twice"
+    )
 
 
 def _split_genres(value: str) -> list[str]:
@@ -78,6 +76,18 @@ def _split_genres(value: str) -> list[str]:
 def _start_year(aired: pd.Series, premiered: pd.Series) -> pd.Series:
     combined = aired.where(aired.str.contains(_YEAR, regex=True), premiered)
     return combined.str.extract(r"((?:19|20)\d\d)", expand=False).astype(float)
+
+
+def _parse_number_column(original: pd.Series, path: Path, column: str) -> np.ndarray:
+    text = original.replace(MISSING, "").str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    fail_at_first(
+        values.isna() & (text != ""),
+        path,
+        column,
+        lambda row: f"expected a number or 'Unknown', got {original.iloc[row]!r}",
+    )
+    return values.astype(float).to_numpy()
 
 
 def parse_catalog(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -96,20 +106,8 @@ def parse_catalog(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         raw.get("Aired", empty).astype(str), raw.get("Premiered", empty).astype(str)
     ).to_numpy()
     for column in MAL_NUMERIC_COLUMNS:
-        if column not in raw.columns:
-            continue
-        text = raw[column].replace(MISSING, "").str.strip()
-        values = pd.to_numeric(text, errors="coerce")
-        bad = values.isna() & (text != "")
-        if bool(bad.any()):
-            position = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataValidationError(
-                path,
-                f"expected a number or 'Unknown', got {raw[column].iloc[position]!r}",
-                row=position + 1,
-                column=column,
-            )
-        catalog[column] = values.astype(float).to_numpy()
+        if column in raw.columns:
+            catalog[column] = _parse_number_column(raw[column], path, column)
     return catalog.reset_index(drop=True)
 
 

@@ -1,6 +1,6 @@
 """Validation helpers that turn bad input into errors naming file, row, column and expectation."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,37 +39,29 @@ def require_columns(frame: pd.DataFrame, path: Path | str, required: Sequence[st
         )
 
 
-def parse_integer_column(
-    frame: pd.DataFrame, path: Path | str, column: str, *, allow_blank: bool = False
-) -> pd.Series:
+def fail_at_first(
+    bad: pd.Series, path: Path | str, column: str | None, message: Callable[[int], str]
+) -> None:
+    """Raise for the first true row of ``bad``; ``message`` describes that row (by position)."""
+    if bool(bad.any()):
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(path, message(position), row=position + 1, column=column)
+
+
+def parse_integer_column(frame: pd.DataFrame, path: Path | str, column: str) -> pd.Series:
     """Parse ``column`` as integers; raise naming the first row that is not an integer."""
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce")
-    blank = raw.isna() | (raw.astype("string").str.strip() == "")
-    bad = values.isna() | (values.notna() & (values != np.floor(values.fillna(0))))
-    if allow_blank:
-        bad &= ~blank
-    if bool(bad.any()):
-        position = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataValidationError(
-            path,
-            f"expected an integer, got {raw.iloc[position]!r}",
-            row=position + 1,
-            column=column,
-        )
-    if allow_blank:
-        return values.astype("Int64")
+    bad = values.isna() | (values != np.floor(values.fillna(0)))
+    fail_at_first(bad, path, column, lambda row: f"expected an integer, got {raw.iloc[row]!r}")
     return values.astype(np.int64)
 
 
 def check_range(values: pd.Series, path: Path | str, column: str, low: int, high: int) -> None:
     """Raise naming the first row whose value is outside ``low..high``."""
-    bad = (values < low) | (values > high)
-    if bool(bad.any()):
-        position = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataValidationError(
-            path,
-            f"expected a value in {low}..{high}, got {values.iloc[position]}",
-            row=position + 1,
-            column=column,
-        )
+    fail_at_first(
+        (values < low) | (values > high),
+        path,
+        column,
+        lambda row: f"expected a value in {low}..{high}, got {values.iloc[row]}",
+    )

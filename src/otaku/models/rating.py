@@ -10,6 +10,7 @@ import numpy as np
 
 from otaku.columns import Columns
 from otaku.data.dataset import Dataset
+from otaku.models.base import NotFittedError
 from otaku.progress import StepBar
 
 
@@ -90,15 +91,18 @@ class RatingModel:
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted ratings for feature rows built with :func:`rows`."""
         if self.booster is None:
-            from otaku.models.base import NotFittedError
-
             raise NotFittedError("RatingModel is not fitted: call fit() first")
-        best = self.booster.best_iteration or None
-        return np.asarray(self.booster.predict(features, num_iteration=best), dtype=np.float32)
+        return predict_best(self.booster, features)
 
     def params(self) -> dict[str, Any]:
         """Configuration as a flat dict (for logging)."""
         return asdict(self.config)
+
+
+def predict_best(booster: lgb.Booster, features: np.ndarray) -> np.ndarray:
+    """Predictions of a booster at its best (early-stopped) iteration, as float32."""
+    best = booster.best_iteration or None
+    return np.asarray(booster.predict(features, num_iteration=best), dtype=np.float32)
 
 
 def rows(user_features: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:

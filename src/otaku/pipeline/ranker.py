@@ -18,6 +18,7 @@ from otaku.columns import Columns
 from otaku.data.dataset import Dataset
 from otaku.features.text import Encoder
 from otaku.models.base import NotFittedError, Recommender, top_k
+from otaku.models.rating import predict_best
 from otaku.pipeline.candidates import (
     FEATURE_NAMES,
     candidate_features,
@@ -228,8 +229,7 @@ class HybridRankerRecommender(Recommender):
         """Ranker scores of candidate feature rows."""
         if self.ranker is None:
             raise NotFittedError("HybridRankerRecommender is not fitted: call fit() first")
-        best = self.ranker.best_iteration or None
-        return np.asarray(self.ranker.predict(features, num_iteration=best), dtype=np.float32)
+        return predict_best(self.ranker, features)
 
     def params(self) -> dict[str, Any]:
         """Ranker configuration (for logging)."""
