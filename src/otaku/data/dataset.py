@@ -115,12 +115,6 @@ class Dataset:
             texts[positions[present]] = synopses.to_numpy()[present]
         return cls(catalog, kept.reset_index(drop=True), users, items, texts, dropped)
 
-    def with_ratings(self, ratings: pd.DataFrame) -> "Dataset":
-        """A dataset over the same catalog with other ratings (user map rebuilt)."""
-        plain = ratings[[Columns.user_id, Columns.anime_id, Columns.rating]]
-        synopses = pd.Series(self.synopses, index=self.items.external_ids)
-        return Dataset.construct(self.catalog, plain, synopses)
-
     def subset(self, keep: np.ndarray) -> "Dataset":
         """The same catalog and id maps with only the ratings where ``keep`` is true."""
         ratings = self.ratings[keep].reset_index(drop=True)

@@ -111,7 +111,6 @@ class LightFMRecommender(Recommender):
         n_users = data.n_users
         # Feature rows of the user embedding matrix: fold-in for users not seen in training.
         self.user_feature_embeddings = np.asarray(model.user_embeddings[n_users:], dtype=np.float32)
-        self.genres = inputs.genres
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return self.score_vectors(self.user_embeddings[user_idx])

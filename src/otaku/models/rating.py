@@ -2,7 +2,7 @@
 user features ⊕ LightFM item embedding ⊕ synopsis embedding (the reference's inputs)."""
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -93,10 +93,6 @@ class RatingModel:
         if self.booster is None:
             raise NotFittedError("RatingModel is not fitted: call fit() first")
         return predict_best(self.booster, features)
-
-    def params(self) -> dict[str, Any]:
-        """Configuration as a flat dict (for logging)."""
-        return asdict(self.config)
 
 
 def predict_best(booster: lgb.Booster, features: np.ndarray) -> np.ndarray:

@@ -71,16 +71,6 @@ class Components:
         """LightFM item embedding ⊕ synopsis embedding (the reference's item representation)."""
         return np.hstack([self.lightfm.item_embeddings, self.text_embeddings])
 
-    def fitted_sources(self) -> dict[str, object]:
-        """The candidate-source models by name."""
-        return {
-            "ease": self.ease,
-            "ials": self.ials,
-            "lightfm": self.lightfm,
-            "itemknn": self.itemknn,
-            "popular": self.popular,
-        }
-
 
 def smoothed_item_means(data: Dataset, prior_weight: float = 10.0) -> np.ndarray:
     """Each item's mean rating shrunk towards the global mean (items with no ratings: global)."""

@@ -8,7 +8,7 @@ and the ranker learns to put those held-out likes first.
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -230,7 +230,3 @@ class HybridRankerRecommender(Recommender):
         if self.ranker is None:
             raise NotFittedError("HybridRankerRecommender is not fitted: call fit() first")
         return predict_best(self.ranker, features)
-
-    def params(self) -> dict[str, Any]:
-        """Ranker configuration (for logging)."""
-        return asdict(self.config)
