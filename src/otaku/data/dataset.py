@@ -14,6 +14,14 @@ from otaku.columns import Columns
 log = logging.getLogger(__name__)
 
 
+def binarise(ratings: sparse.csr_matrix, min_rating: float = 1.0) -> sparse.csr_matrix:
+    """1 where a rating is at least ``min_rating`` (0 = unrated), as float32 CSR."""
+    binary = ratings.copy().astype(np.float32)
+    binary.data = (binary.data >= min_rating).astype(np.float32)
+    binary.eliminate_zeros()
+    return binary
+
+
 @dataclass(frozen=True)
 class IdMap:
     """Maps external ids to dense indices ``0..n-1`` and back."""
@@ -74,9 +82,7 @@ class Dataset:
     @cached_property
     def seen_matrix(self) -> sparse.csr_matrix:
         """Binary users x items matrix of what each user rated."""
-        seen = self.rating_matrix.copy()
-        seen.data[:] = 1.0
-        return seen
+        return binarise(self.rating_matrix)
 
     @cached_property
     def item_counts(self) -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 from scipy import sparse
 
 from otaku.columns import RATING_MAX
+from otaku.data.dataset import binarise
 
 
 def user_feature_names(genres: list[str]) -> list[str]:
@@ -19,8 +20,7 @@ def build_user_features(ratings: sparse.csr_matrix, item_genres: np.ndarray) -> 
     ``ratings`` is users x items (0 = not rated); ``item_genres`` items x genres 0/1.
     Users without ratings get zeros.
     """
-    seen = ratings.copy()
-    seen.data = np.ones_like(seen.data)
+    seen = binarise(ratings)
     counts = np.asarray(seen.sum(axis=1)).ravel()
     safe = np.maximum(counts, 1.0)[:, None]
     shares = np.asarray(seen @ item_genres) / safe

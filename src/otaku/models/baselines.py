@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import sparse
 
-from otaku.data.dataset import Dataset
+from otaku.data.dataset import Dataset, binarise
 from otaku.models.base import Recommender
 
 
@@ -62,14 +62,6 @@ def _keep_top_per_row(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=matrix.shape
     )
     return top.T.tocsr()
-
-
-def binarise(ratings: sparse.csr_matrix, min_rating: float = 1.0) -> sparse.csr_matrix:
-    """1 where a rating is at least ``min_rating``, as float32 CSR."""
-    binary = ratings.copy().astype(np.float32)
-    binary.data = (binary.data >= min_rating).astype(np.float32)
-    binary.eliminate_zeros()
-    return binary
 
 
 class EASERecommender(Recommender):

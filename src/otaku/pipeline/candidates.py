@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from otaku.data.dataset import binarise
 from otaku.models.base import mask_seen, top_k
 from otaku.pipeline.components import Components
 from otaku.pipeline.seed import LIKED_THRESHOLD
@@ -54,9 +55,7 @@ class UserContext:
     @property
     def seen(self) -> sparse.csr_matrix:
         """Binary history."""
-        seen = self.ratings.copy()
-        seen.data = np.ones_like(seen.data)
-        return seen
+        return binarise(self.ratings)
 
 
 def known_user_context(parts: Components, user_idx: np.ndarray) -> UserContext:
@@ -70,15 +69,10 @@ def known_user_context(parts: Components, user_idx: np.ndarray) -> UserContext:
 
 
 def _liked_text_profile(parts: Components, ratings: sparse.csr_matrix) -> np.ndarray:
-    liked = ratings.copy()
-    liked.data = (liked.data >= LIKED_THRESHOLD).astype(np.float32)
-    no_liked = np.asarray(liked.sum(axis=1)).ravel() == 0
-    if no_liked.any():  # fall back to everything the user rated
-        everything = ratings[no_liked].copy()
-        everything.data[:] = 1.0
-        liked = sparse.vstack([liked[~no_liked], everything]).tocsr()
-        order = np.concatenate([np.flatnonzero(~no_liked), np.flatnonzero(no_liked)])
-        liked = liked[np.argsort(order)]
+    liked = binarise(ratings, LIKED_THRESHOLD)
+    no_liked = (np.asarray(liked.sum(axis=1)).ravel() == 0).astype(np.float32)
+    # users without a like are profiled by everything they rated
+    liked = sparse.diags(1.0 - no_liked) @ liked + sparse.diags(no_liked) @ binarise(ratings)
     profile = np.asarray(liked @ parts.text_embeddings)
     norms = np.linalg.norm(profile, axis=1, keepdims=True)
     return np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
