@@ -98,12 +98,11 @@ def train_bundle(
     models = fit_all(data, config, text)
     timings.update(models.timings)
     has_text = bool(np.any(text))
+    timings["total"] = time.perf_counter() - started  # before saving, so the bundle records it
     metadata = build_metadata(
         data, sources, config, models, timings, settings.text_model if has_text else None
     )
     bundle = Bundle(models, metadata)
     directory = bundle.save(settings.bundles_dir / bundle.version)
     registered = log_bundle(settings, directory, bundle) if register else None
-    timings["total"] = time.perf_counter() - started
-    metadata["timings_seconds"] = timings
     return TrainOutcome(bundle, directory, registered)

@@ -46,7 +46,6 @@ class HybridInputs:
     interactions: sparse.coo_matrix
     user_features: sparse.csr_matrix
     item_features: sparse.csr_matrix
-    genres: list[str]
 
 
 def hybrid_inputs(data: Dataset) -> HybridInputs:
@@ -56,7 +55,7 @@ def hybrid_inputs(data: Dataset) -> HybridInputs:
     user_features = build_user_features(data.rating_matrix, item_genres)
     item_features = build_item_features(data.catalog).values
     return HybridInputs(
-        data.seen_matrix.tocoo(), with_identity(user_features), with_identity(item_features), genres
+        data.seen_matrix.tocoo(), with_identity(user_features), with_identity(item_features)
     )
 
 

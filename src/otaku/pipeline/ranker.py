@@ -201,9 +201,9 @@ class HybridRankerRecommender(Recommender):
     def _recommend_known(
         self, user_idx: np.ndarray, k: int, filter_watched: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._score(user_idx)  # candidates never include watched anime
-        if not filter_watched:
-            scores = np.where(np.isfinite(scores), scores, -1e9).astype(np.float32)
+        # Candidates never include watched anime, whatever ``filter_watched`` says: the
+        # default strategy does not recommend what a user has already rated.
+        scores = self._score(user_idx)
         top = top_k(scores, k)
         chosen = np.take_along_axis(scores, top, axis=1)
         fallback = ~np.isfinite(chosen)
