@@ -11,9 +11,10 @@ from otaku.data.dataset import Dataset
 from otaku.data.demo import load_demo_catalog, simulate_ratings
 from otaku.models.lightfm import LightFMConfig
 from otaku.models.rating import RatingModelConfig
-from otaku.pipeline.components import ComponentsConfig
+from otaku.pipeline.components import ComponentsConfig, text_embeddings_for
+from otaku.pipeline.engine import Engine
 from otaku.pipeline.ranker import RankerConfig
-from otaku.pipeline.training import TrainConfig
+from otaku.pipeline.training import TrainConfig, TrainedModels, fit_all
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -51,3 +52,16 @@ def quick_config() -> TrainConfig:
     )
     ranker = replace(RankerConfig(), num_boost_round=20, min_data_in_leaf=5, batch_users=32)
     return TrainConfig(components, ranker)
+
+
+@pytest.fixture(scope="session")
+def trained(small_dataset: Dataset, quick_config: TrainConfig) -> TrainedModels:
+    """Every model fitted (quick settings) on the small dataset."""
+    text = text_embeddings_for(small_dataset, None, None)
+    return fit_all(small_dataset, quick_config, text)
+
+
+@pytest.fixture(scope="session")
+def engine(trained: TrainedModels) -> Engine:
+    """An engine serving the quick models."""
+    return Engine(trained, {"version": "test-quick"})

@@ -95,10 +95,16 @@ class RatingModel:
         return predict_best(self.booster, features)
 
 
-def predict_best(booster: lgb.Booster, features: np.ndarray) -> np.ndarray:
-    """Predictions of a booster at its best (early-stopped) iteration, as float32."""
+def predict_best(
+    booster: lgb.Booster, features: np.ndarray, num_threads: int | None = None
+) -> np.ndarray:
+    """Predictions of a booster at its best (early-stopped) iteration, as float32.
+
+    ``num_threads`` overrides the training setting (1 suits small batches under concurrency).
+    """
     best = booster.best_iteration or None
-    return np.asarray(booster.predict(features, num_iteration=best), dtype=np.float32)
+    extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
+    return np.asarray(booster.predict(features, num_iteration=best, **extra), dtype=np.float32)
 
 
 def rows(user_features: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:

@@ -124,33 +124,23 @@ def _rank_within(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _item_table(parts: Components) -> np.ndarray:
-    catalog = parts.catalog
-
-    def column(name: str) -> np.ndarray:
-        if name in catalog.columns:
-            return catalog[name].to_numpy(dtype=np.float32, na_value=np.nan)
-        return np.full(len(catalog), np.nan, dtype=np.float32)
-
-    return np.column_stack(
-        [
-            column("Score"),
-            np.log1p(column("Members")),
-            column("start_year"),
-            column("Episodes"),
-            parts.item_mean_rating,
-            np.log1p(parts.state.popularity),
-        ]
-    ).astype(np.float32)
-
-
 def candidate_features(
-    parts: Components, users: UserContext, quotas: dict[str, int] | None = None
+    parts: Components,
+    users: UserContext,
+    quotas: dict[str, int] | None = None,
+    allowed: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Candidates per user and their feature rows (columns: :data:`FEATURE_NAMES`)."""
+    """Candidates per user and their feature rows (columns: :data:`FEATURE_NAMES`).
+
+    ``allowed`` (a boolean mask over items) restricts every source before candidates are
+    drawn, so filters never leave a user with fewer candidates than the quotas promise.
+    """
     scores = source_scores(parts, users)
+    if allowed is not None:
+        for matrix in scores.values():
+            matrix[:, ~allowed] = -np.inf
     candidates = candidate_union(scores, quotas or SOURCE_QUOTAS)
-    items = _item_table(parts)
+    items = parts.item_numbers
     genre_counts = np.maximum(parts.item_genres.sum(axis=1), 1.0)
     counts = np.asarray((users.ratings > 0).sum(axis=1)).ravel()
     features = []

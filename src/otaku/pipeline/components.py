@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from otaku.columns import Columns
 from otaku.data.dataset import Dataset
 from otaku.features.item import genre_matrix, genre_vocabulary
 from otaku.features.text import Encoder, embed_synopses
@@ -65,11 +67,43 @@ class Components:
     rating_model: RatingModel | None
     item_mean_rating: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    synopses: np.ndarray | None = None  # item-aligned synopsis texts, shown by the service
 
-    @property
+    def __getstate__(self) -> dict[str, object]:
+        # Derived arrays are rebuilt on first use rather than stored in the bundle.
+        state = dict(self.__dict__)
+        for derived in ("item_vectors", "item_numbers"):
+            state.pop(derived, None)
+        return state
+
+    @cached_property
     def item_vectors(self) -> np.ndarray:
         """LightFM item embedding ⊕ synopsis embedding (the reference's item representation)."""
-        return np.hstack([self.lightfm.item_embeddings, self.text_embeddings])
+        return np.ascontiguousarray(
+            np.hstack([self.lightfm.item_embeddings, self.text_embeddings]), dtype=np.float32
+        )
+
+    @cached_property
+    def item_numbers(self) -> np.ndarray:
+        """Per-item numbers the ranker reads: MAL score, log members, start year, episodes,
+        smoothed mean rating, log rating count (NaN where the catalog has no value)."""
+        catalog = self.catalog
+
+        def column(name: str) -> np.ndarray:
+            if name in catalog.columns:
+                return catalog[name].to_numpy(dtype=np.float32, na_value=np.nan)
+            return np.full(len(catalog), np.nan, dtype=np.float32)
+
+        return np.column_stack(
+            [
+                column(Columns.score),
+                np.log1p(column(Columns.members)),
+                column(Columns.start_year),
+                column(Columns.episodes),
+                self.item_mean_rating,
+                np.log1p(self.state.popularity),
+            ]
+        ).astype(np.float32)
 
 
 def smoothed_item_means(data: Dataset, prior_weight: float = 10.0) -> np.ndarray:
@@ -151,4 +185,5 @@ def fit_components(
         rating_model=rating_model,
         item_mean_rating=smoothed_item_means(data),
         timings=timings,
+        synopses=data.synopses,
     )

@@ -2,7 +2,6 @@
 features are consistent."""
 
 import numpy as np
-import pytest
 
 from otaku.data.dataset import Dataset
 from otaku.pipeline.candidates import (
@@ -11,15 +10,8 @@ from otaku.pipeline.candidates import (
     candidate_features,
     known_user_context,
 )
-from otaku.pipeline.components import text_embeddings_for
 from otaku.pipeline.ranker import relevance
-from otaku.pipeline.training import TrainConfig, TrainedModels, fit_all
-
-
-@pytest.fixture(scope="module")
-def trained(small_dataset: Dataset, quick_config: TrainConfig) -> TrainedModels:
-    text = text_embeddings_for(small_dataset, None, None)
-    return fit_all(small_dataset, quick_config, text)
+from otaku.pipeline.training import TrainedModels
 
 
 def test_seed_is_the_reference_algorithm(trained: TrainedModels, small_dataset: Dataset) -> None:
