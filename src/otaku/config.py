@@ -25,6 +25,13 @@ class Settings(BaseSettings):
         "or a hub name such as 'sentence-transformers/all-MiniLM-L12-v2'.",
     )
     seed: int = 42
+    bundle_path: Path | None = Field(
+        default=None,
+        description="Serve this bundle directory instead of the registry's champion.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_json: bool = Field(default=True, description="Structured (JSON) request logs.")
 
     @property
     def resolved_data_dir(self) -> Path:

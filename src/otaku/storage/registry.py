@@ -120,6 +120,6 @@ def load_registered(settings: Settings, version_or_alias: str = CHAMPION) -> Bun
         version = client.get_model_version(name, version_or_alias)
     else:
         version = client.get_model_version_by_alias(name, version_or_alias)
-    target = Path(tempfile.mkdtemp(prefix="otaku-bundle-"))
-    local = mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(target))
-    return Bundle.load(Path(local))
+    with tempfile.TemporaryDirectory(prefix="otaku-bundle-") as target:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=target)
+        return Bundle.load(Path(local))  # read fully into memory: the download can go

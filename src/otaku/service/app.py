@@ -1,0 +1,187 @@
+"""The FastAPI application: ``create_app(settings)``; the lifespan loads the champion model."""
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from otaku.config import Settings, get_settings
+from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
+from otaku.pipeline.filters import InvalidInputError
+from otaku.pipeline.titles import TitleNotFoundError
+from otaku.service.deps import HolderDep
+from otaku.service.logs import request_id_var
+from otaku.service.metrics import ServiceMetrics
+from otaku.service.model import ModelHolder, ModelNotReadyError, ServedModel, load_served_model
+from otaku.service.routes import compat_router, router
+
+log = logging.getLogger("otaku.service")
+REQUEST_ID_HEADER = "X-Request-ID"
+NEW_USER_ENDPOINT = "POST /v1/recommendations"
+
+DESCRIPTION = """
+Anime recommendations from a hybrid model (LightFM + synopsis embeddings + LightGBM):
+
+* **known users** — `GET /v1/users/{user_id}/recommendations`
+* **new users** (nothing, genre weights, and/or a few ratings) — `POST /v1/recommendations`
+* **similar anime** — `GET /v1/anime/{anime_id}/similar`, or by title (typos forgiven)
+  `GET /v1/anime/similar?title=`
+
+Every list takes `k` (1-100), `offset`, filters (genres, types, minimum MAL score, start
+years; adult titles only with `include_adult=true`) and `strategy` (`default` or the
+reference algorithm `seed`). Each item carries its predicted rating and an explanation.
+"""
+
+
+def _route_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    body = {"detail": detail, "request_id": request_id_var.get(), **extra}
+    return JSONResponse(status_code=status, content=body)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def invalid_input(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InvalidInputError)
+        loc = error.field.split(".")
+        detail = [{"loc": loc, "msg": error.message, "type": "value_error"}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    async def unknown_user(_: Request, error: Exception) -> JSONResponse:
+        return _problem(404, str(error), new_user_endpoint=NEW_USER_ENDPOINT)
+
+    async def not_found(_: Request, error: Exception) -> JSONResponse:
+        suggestions = error.suggestions if isinstance(error, TitleNotFoundError) else None
+        return _problem(
+            404, str(error.args[0]) if error.args else "not found", suggestions=suggestions
+        )
+
+    async def not_ready(_: Request, error: Exception) -> JSONResponse:
+        return _problem(503, f"no model is served yet: {error}")
+
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", _route_of(request))
+        return _problem(500, "internal error; the request id identifies it in the logs")
+
+    app.add_exception_handler(InvalidInputError, invalid_input)
+    app.add_exception_handler(UnknownUserError, unknown_user)
+    app.add_exception_handler(UnknownAnimeError, not_found)
+    app.add_exception_handler(TitleNotFoundError, not_found)
+    app.add_exception_handler(ModelNotReadyError, not_ready)
+    app.add_exception_handler(Exception, server_error)
+
+
+def _install_middleware(app: FastAPI, metrics: ServiceMetrics) -> None:
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        token = request_id_var.set(request_id[:64])
+        started = time.perf_counter()
+        metrics.in_flight.inc()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.dec()
+            route = _route_of(request)
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route, str(status)).observe(elapsed)
+            if status >= 400:
+                kind = "server" if status >= 500 else "not_found" if status == 404 else "client"
+                metrics.errors.labels(route, kind).inc()
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+            request_id_var.reset(token)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def _serve(app: FastAPI, served: ServedModel) -> None:
+    app.state.holder.swap(served)
+    app.state.metrics.set_model(served.labels(), served.trained_at, served.loaded_at)
+
+
+def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
+    def load() -> None:
+        try:
+            _serve(app, load_served_model(settings))
+        except Exception as error:  # the service stays up and says why in /readyz
+            log.exception("could not load the model")
+            app.state.holder.fail(str(error))
+
+    thread = threading.Thread(target=load, name="otaku-model-loader", daemon=True)
+    thread.start()
+    return thread
+
+
+def _install_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        """The process is up (says nothing about the model)."""
+        return {"status": "alive"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness", response_model=None)
+    def readyz(holder: HolderDep) -> JSONResponse | dict[str, str]:
+        """Ready when a model is loaded; 503 with the reason otherwise."""
+        if holder.problem is not None:
+            return _problem(503, holder.problem)
+        return {"status": "ready", "model_version": holder.current().engine.version}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text exposition of the service's metrics."""
+        registry = request.app.state.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None, served: ServedModel | None = None) -> FastAPI:
+    """The service. Without ``served`` the lifespan loads the configured model in the
+    background (``/readyz`` answers 503 until it is loaded)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if served is not None:
+            _serve(app, served)
+        else:
+            _load_in_background(app, settings)
+        yield
+
+    app = FastAPI(
+        title="My Otaku Friend",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    metrics = ServiceMetrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.holder = ModelHolder()
+    _install_middleware(app, metrics)
+    _install_error_handlers(app)
+    _install_operational_routes(app)
+    app.include_router(router)
+    app.include_router(compat_router)
+    return app

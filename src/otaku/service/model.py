@@ -1,0 +1,102 @@
+"""The model the service serves: loaded once (from a bundle path or the registry's champion)
+and held behind an atomic reference, so a request keeps the engine it started with."""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from otaku.config import Settings
+from otaku.pipeline.bundle import Bundle
+from otaku.pipeline.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotReadyError(RuntimeError):
+    """No model is loaded (yet): the service cannot answer recommendation requests."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """An engine plus where it came from."""
+
+    engine: Engine
+    source: str
+    registry_version: str | None
+    loaded_at: float
+
+    @property
+    def trained_at(self) -> float:
+        """When the bundle was trained (Unix time; 0 when the metadata does not say)."""
+        created = self.engine.metadata.get("created_at")
+        try:
+            return datetime.fromisoformat(str(created)).timestamp()
+        except ValueError:
+            return 0.0
+
+    def labels(self) -> dict[str, str]:
+        """What the ``otaku_model_info`` metric and ``/v1/model`` report."""
+        metadata = self.engine.metadata
+        return {
+            "version": self.engine.version,
+            "registry_version": self.registry_version or "",
+            "source": self.source,
+            "data": str(metadata.get("data", "")),
+            "data_hash": str(metadata.get("data_hash", "")),
+            "simulated": str(metadata.get("simulated", "")),
+        }
+
+
+def load_served_model(settings: Settings) -> ServedModel:
+    """The configured bundle (``OTAKU_BUNDLE_PATH``) or the registry's champion, as an engine."""
+    if settings.bundle_path is not None:
+        bundle = Bundle.load(settings.bundle_path)
+        return ServedModel(
+            Engine(bundle.models, bundle.metadata), str(settings.bundle_path), None, time.time()
+        )
+    from otaku.storage.registry import CHAMPION, champion_version, load_registered
+
+    version = champion_version(settings)
+    if version is None:
+        raise ModelNotReadyError(
+            f"no '{CHAMPION}' model in the registry at {settings.tracking_uri}: "
+            "run `otaku train` first (or set OTAKU_BUNDLE_PATH)"
+        )
+    bundle = load_registered(settings, version)
+    source = f"registry:{settings.registered_model}/{version}"
+    return ServedModel(Engine(bundle.models, bundle.metadata), source, version, time.time())
+
+
+class ModelHolder:
+    """The served model; swapping is one reference assignment, so readers never see half."""
+
+    def __init__(self, served: ServedModel | None = None) -> None:
+        self._served = served
+        self._problem: str | None = None if served else "the model is loading"
+        self._lock = threading.Lock()
+
+    @property
+    def problem(self) -> str | None:
+        """Why no model is served, when none is."""
+        return None if self._served else self._problem
+
+    def current(self) -> ServedModel:
+        """The model to answer one request with (raises :class:`ModelNotReadyError`)."""
+        served = self._served
+        if served is None:
+            raise ModelNotReadyError(self._problem or "no model is loaded")
+        return served
+
+    def swap(self, served: ServedModel) -> None:
+        """Serve ``served`` from now on; requests already running keep their engine."""
+        with self._lock:
+            self._served = served
+            self._problem = None
+        log.info("serving model %s (%s)", served.engine.version, served.source)
+
+    def fail(self, problem: str) -> None:
+        """Record why loading failed (kept while nothing is served)."""
+        with self._lock:
+            self._problem = problem
