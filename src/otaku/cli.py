@@ -225,3 +225,39 @@ def evaluate(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default OTAKU_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default OTAKU_API_PORT).")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Serve this bundle directory, not the champion.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+) -> None:
+    """Start the REST API (docs at /docs) serving the registry's champion model."""
+    import os
+
+    import uvicorn
+
+    from otaku.service.logs import configure_logging
+
+    settings = get_settings()
+    if bundle is not None:
+        os.environ["OTAKU_BUNDLE_PATH"] = str(bundle)  # worker processes read it too
+        get_settings.cache_clear()
+        settings = get_settings()
+    configure_logging(settings.log_json)
+    host = host or settings.api_host
+    port = port or settings.api_port
+    console.print(f"API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "otaku.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
