@@ -150,7 +150,7 @@ def candidate_features(
         raw[raw <= OUTSIDE_MODEL] = np.nan  # EASE's "not modelled" marker is no score
         z_scores = _z_scores(raw)
         ease = np.nan_to_num(raw[:, 0])
-        ease_share = ease / max(float(np.abs(ease).max()), 1e-6)
+        ease_share = ease / max(float(np.abs(ease).max(initial=0.0)), 1e-6)
         affinity = (parts.item_genres[chosen] @ users.features[row, :-1]) / genre_counts[chosen]
         user_block = np.tile([np.log1p(counts[row]), users.features[row, -1]], (len(chosen), 1))
         block = [raw, ranks, z_scores, ease_share, items[chosen], affinity, user_block]

@@ -375,6 +375,8 @@ class Engine:
         with watch.stage("filter"):
             allowed = self._allowed(profile, item_filter)
         rank = self._rank_seed if strategy == "seed" else self._rank_default
+        if not allowed.any():  # the filters leave nothing: an empty page, not an error
+            return Page(strategy, offset, [], watch.timings)
         items, scores = rank(profile, allowed, offset + k, watch)
         items, scores = items[offset:], scores[offset:]
         with watch.stage("rating"):

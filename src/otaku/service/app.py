@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from otaku.config import Settings, get_settings
 from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
@@ -21,6 +23,7 @@ from otaku.service.logs import request_id_var
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.model import ModelHolder, ModelNotReadyError, ServedModel, load_served_model
 from otaku.service.routes import compat_router, router
+from otaku.service.schemas import Problem
 
 log = logging.getLogger("otaku.service")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -57,6 +60,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = [{"loc": loc, "msg": error.message, "type": "value_error"}]
         return JSONResponse(status_code=422, content={"detail": detail})
 
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if error.status_code == 400:  # an undecodable body: a field-level 422 like the rest
+            detail = [{"loc": ["body"], "msg": f"unreadable body: {error.detail}", "type": "body"}]
+            return JSONResponse(status_code=422, content={"detail": detail})
+        return await http_exception_handler(request, error)
+
     async def unknown_user(_: Request, error: Exception) -> JSONResponse:
         return _problem(404, str(error), new_user_endpoint=NEW_USER_ENDPOINT)
 
@@ -74,6 +84,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(500, "internal error; the request id identifies it in the logs")
 
     app.add_exception_handler(InvalidInputError, invalid_input)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(UnknownUserError, unknown_user)
     app.add_exception_handler(UnknownAnimeError, not_found)
     app.add_exception_handler(TitleNotFoundError, not_found)
@@ -142,14 +153,26 @@ def _install_operational_routes(app: FastAPI) -> None:
         """The process is up (says nothing about the model)."""
         return {"status": "alive"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness", response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness",
+        response_model=None,
+        responses={503: {"model": Problem, "description": "No model is loaded (yet)."}},
+    )
     def readyz(holder: HolderDep) -> JSONResponse | dict[str, str]:
         """Ready when a model is loaded; 503 with the reason otherwise."""
         if holder.problem is not None:
             return _problem(503, holder.problem)
         return {"status": "ready", "model_version": holder.current().engine.version}
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     def prometheus_metrics(request: Request) -> Response:
         """Prometheus text exposition of the service's metrics."""
         registry = request.app.state.metrics.registry

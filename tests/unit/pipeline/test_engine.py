@@ -213,3 +213,10 @@ def test_similar_anime_are_the_nearest_by_cosine(engine: Engine) -> None:
     assert [item.score for item in page.items] == sorted(
         (item.score for item in page.items), reverse=True
     )
+
+
+@pytest.mark.parametrize("strategy", ["default", "seed"])
+def test_filters_that_leave_nothing_give_an_empty_page(engine: Engine, strategy: str) -> None:
+    impossible = ItemFilter(min_score=10.0, types=("TV",), include_genres=("Kids",))
+    page = engine.recommend_for_new_user(NewUser(), item_filter=impossible, strategy=strategy)  # type: ignore[arg-type]
+    assert page.items == []
