@@ -27,3 +27,36 @@ def real_subset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     synopses.to_csv(folder / "anime_with_synopsis.csv", index=False)
     ratings.to_csv(folder / "rating_complete.csv", index=False)
     return DataSources.from_directory(folder)
+
+
+class BackgroundServer:
+    """A real uvicorn server on a free local port, in a thread of the test process."""
+
+    def __init__(self, app: object) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "BackgroundServer":
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("uvicorn did not start within 30 s")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
