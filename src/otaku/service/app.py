@@ -4,7 +4,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,6 +13,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otaku.config import Settings, get_settings
 from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
@@ -92,41 +93,59 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, server_error)
 
 
-def _install_middleware(app: FastAPI, metrics: ServiceMetrics) -> None:
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        token = request_id_var.set(request_id[:64])
-        started = time.perf_counter()
-        metrics.in_flight.inc()
+class ObserveMiddleware:
+    """Request ids, request metrics and one structured log line per request (plain ASGI: no
+    per-request overhead of ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request (other ASGI events pass through)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"")
+        request_id = given.decode("latin-1")[:64] or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
         status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                header = (REQUEST_ID_HEADER.encode(), request_id.encode("latin-1"))
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        self.metrics.in_flight.inc()
         try:
-            response = await call_next(request)
-            status = response.status_code
+            await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            metrics.in_flight.dec()
-            route = _route_of(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route, str(status)).observe(elapsed)
-            if status >= 400:
-                kind = "server" if status >= 500 else "not_found" if status == 404 else "client"
-                metrics.errors.labels(route, kind).inc()
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
+            self.metrics.in_flight.dec()
+            self._record(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        return response
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = str(getattr(scope.get("route"), "path", "unmatched"))
+        method = scope["method"]
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
+        if status >= 400:
+            kind = "server" if status >= 500 else "not_found" if status == 404 else "client"
+            self.metrics.errors.labels(route, kind).inc()
+        log.info(
+            "request",
+            extra={
+                "method": method,
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
+        )
 
 
 def _serve(app: FastAPI, served: ServedModel) -> None:
@@ -202,7 +221,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = ModelHolder()
-    _install_middleware(app, metrics)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
     _install_error_handlers(app)
     _install_operational_routes(app)
     app.include_router(router)

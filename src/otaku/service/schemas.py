@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from otaku.columns import RATING_MAX, RATING_MIN
 from otaku.pipeline.catalog import AnimeInfo
@@ -246,17 +246,20 @@ class Problem(BaseModel):
 class CompatRequest(BaseModel):
     """The reference service's request: a user id (or an anime title) and genre weights."""
 
-    user_input: int | str = Field(description="A user id, or an anime title (similar anime).")
+    user_input: StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
+        description="A user id, or an anime title (similar anime)."
+    )
     user_preferences: dict[str, GenreWeight] = Field(default_factory=dict)
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"user_input": 1, "user_preferences": {}},
                 {"user_input": 999999999, "user_preferences": {"Action": 1, "Romance": 0.4}},
                 {"user_input": "Cowboy Bebop", "user_preferences": {}},
             ]
-        }
+        },
     )
 
 

@@ -1,0 +1,191 @@
+"""HTTP latency and throughput of a mixed workload against the running server.
+
+    python benchmarks/http_load.py --bundle .otaku/bundles/<version> --duration 30 --concurrency 16
+
+Starts ``otaku serve`` on that bundle (or targets ``--url``), waits until it is ready, then
+keeps ``--concurrency`` requests in flight for ``--duration`` seconds. The mix: known users
+(default strategy) 50%, new users with genres 15%, new users with ratings 10%, similar anime
+15%, search 5%, anime details 5%.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import console, load_bundle, percentiles, print_latency_table, write_json  # noqa: E402
+
+Request = tuple[str, str, str, dict[str, Any] | None]
+MIX = {"known": 50, "genres": 15, "ratings": 10, "similar": 15, "search": 5, "detail": 5}
+
+
+def _workload(bundle_path: Path | None, size: int, seed: int) -> list[Request]:
+    bundle, _ = load_bundle(bundle_path)
+    parts = bundle.models.components
+    rng = random.Random(seed)
+    users = [int(u) for u in parts.state.users.external_ids]
+    order = np.argsort(-parts.state.popularity)[:1000]
+    anime = [int(a) for a in parts.state.items.external_ids[order]]
+    names = [str(parts.catalog["name"].iloc[i]) for i in order]
+    genres = list(parts.genres)
+    kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=size)
+    requests: list[Request] = []
+    for kind in kinds:
+        if kind == "known":
+            requests.append((kind, "GET", f"/v1/users/{rng.choice(users)}/recommendations", None))
+        elif kind == "genres":
+            chosen = rng.sample(genres, rng.randint(1, 3))
+            body = {"preferences": {genre: round(rng.uniform(0.3, 1), 2) for genre in chosen}}
+            requests.append((kind, "POST", "/v1/recommendations", body))
+        elif kind == "ratings":
+            rated = [{"anime_id": a, "rating": rng.randint(5, 10)} for a in rng.sample(anime, 5)]
+            requests.append((kind, "POST", "/v1/recommendations", {"ratings": rated}))
+        elif kind == "similar":
+            requests.append((kind, "GET", f"/v1/anime/{rng.choice(anime)}/similar", None))
+        elif kind == "search":
+            requests.append((kind, "GET", f"/v1/anime/search?q={rng.choice(names)[:5]}", None))
+        else:
+            requests.append((kind, "GET", f"/v1/anime/{rng.choice(anime)}", None))
+    return requests
+
+
+def _process_tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (Linux /proc), MB."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children[int(fields[1])].append(int(entry.name))
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        stack.extend(children.get(current, []))
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024.0
+        except OSError:
+            continue
+    return total
+
+
+@contextmanager
+def _server(bundle: Path | None, port: int, workers: int) -> Iterator[tuple[str, int]]:
+    command = [sys.executable, "-m", "otaku.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    if bundle is not None:
+        command += ["--bundle", str(bundle)]
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"otaku-serve-{port}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited early; see {log.name}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server was not ready within 10 minutes")
+            time.sleep(0.5)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+async def _load(
+    url: str, requests: list[Request], concurrency: int, duration: float
+) -> tuple[list[tuple[str, float, int]], float]:
+    results: list[tuple[str, float, int]] = []
+    position = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        deadline = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal position
+            while time.perf_counter() < deadline:
+                kind, method, path, body = requests[position % len(requests)]
+                position += 1
+                started = time.perf_counter()
+                try:
+                    status = (await client.request(method, path, json=body)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                results.append((kind, time.perf_counter() - started, status))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return results, elapsed
+
+
+def main() -> None:
+    """Start the server (unless --url), run the load, print and save the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--url", default=None, help="Target a running server instead.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    requests = _workload(args.bundle, 20000, seed=42)
+
+    def run(url: str) -> tuple[list[tuple[str, float, int]], float]:
+        asyncio.run(_load(url, requests[:200], args.concurrency, 5.0))  # warm-up
+        return asyncio.run(_load(url, requests, args.concurrency, args.duration))
+
+    rss = None
+    if args.url:
+        results, elapsed = run(args.url)
+    else:
+        with _server(args.bundle, args.port, args.workers) as (url, pid):
+            results, elapsed = run(url)
+            rss = _process_tree_rss_mb(pid)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for kind, seconds, _ in results:
+        by_kind[kind].append(seconds)
+    rows = {"all": percentiles([seconds for _, seconds, _ in results])}
+    rows.update({kind: percentiles(values) for kind, values in sorted(by_kind.items())})
+    errors = sum(1 for _, _, status in results if status != 200)
+    title = f"HTTP mixed workload, {args.concurrency} in flight, {args.workers} worker(s)"
+    print_latency_table(title, rows)
+    facts = {
+        "requests": len(results),
+        "seconds": elapsed,
+        "throughput_rps": len(results) / elapsed,
+        "errors": errors,
+        "server_rss_mb": rss,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+    }
+    for key, value in facts.items():
+        console.print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
+    write_json(args.out, {"latency": rows, **facts})
+
+
+if __name__ == "__main__":
+    main()
