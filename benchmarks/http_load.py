@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console, load_bundle, percentiles, print_latency_table, write_json  # noqa: E402
+from common import console, load_bundle, percentiles, print_latency_table, write_json
 
 Request = tuple[str, str, str, dict[str, Any] | None]
 MIX = {"known": 50, "genres": 15, "ratings": 10, "similar": 15, "search": 5, "detail": 5}

@@ -1,7 +1,8 @@
 """In-process latency of every question, and the pandas reference of the seed algorithm timed
 in the same run on the same bundle.
 
-    python benchmarks/latency.py --bundle .otaku/bundles/<version> --out reports/benchmarks/latency.json
+    python benchmarks/latency.py --bundle .otaku/bundles/<version> \
+        --out reports/benchmarks/latency.json
 
 Without ``--bundle`` the registry's champion is used (``OTAKU_HOME`` / ``OTAKU_MLFLOW_*``).
 """
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     console,
     load_bundle,
     percentiles,
@@ -25,10 +27,10 @@ from common import (  # noqa: E402
     time_calls,
     write_json,
 )
-from reference_seed import reference_recommend  # noqa: E402
+from reference_seed import reference_recommend
 
-from otaku.pipeline.engine import Engine, NewUser  # noqa: E402
-from otaku.pipeline.filters import ItemFilter  # noqa: E402
+from otaku.pipeline.engine import Engine, NewUser
+from otaku.pipeline.filters import ItemFilter
 
 
 def _model_sizes(engine: Engine) -> dict[str, Any]:
@@ -47,7 +49,9 @@ def _model_sizes(engine: Engine) -> dict[str, Any]:
 
 
 def _questions(engine: Engine, rng: np.random.Generator, n: int) -> dict[str, list[Any]]:
-    users = rng.choice(engine.known_user_ids, size=min(n, len(engine.known_user_ids)), replace=False)
+    users = rng.choice(
+        engine.known_user_ids, size=min(n, len(engine.known_user_ids)), replace=False
+    )
     genres = engine.genres
     popular = engine.table.anime_ids[np.argsort(-np.nan_to_num(engine.table.members))[:500]]
     names = [engine.table.names[i] for i in np.argsort(-np.nan_to_num(engine.table.members))[:n]]
@@ -75,11 +79,12 @@ def _questions(engine: Engine, rng: np.random.Generator, n: int) -> dict[str, li
             lambda: engine.recommend_for_new_user(NewUser()) for _ in users
         ],
         "new user, genres (default)": [
-            lambda p=preferences(): engine.recommend_for_new_user(NewUser(preferences=p))
-            for _ in users
+            lambda p=p: engine.recommend_for_new_user(NewUser(preferences=p))
+            for p in [preferences() for _ in users]
         ],
         "new user, 5 ratings (default)": [
-            lambda r=ratings(): engine.recommend_for_new_user(NewUser(ratings=r)) for _ in users
+            lambda r=r: engine.recommend_for_new_user(NewUser(ratings=r))
+            for r in [ratings() for _ in users]
         ],
         "similar to an anime": [
             lambda a=int(a): engine.similar(a, k=10) for a in rng.choice(popular, size=len(users))
@@ -133,6 +138,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(42)
+    threadpool_limits(1, user_api="blas")  # as the service runs (see otaku.service.app)
 
     started = time.perf_counter()
     bundle, source = load_bundle(args.bundle)

@@ -39,6 +39,14 @@ class IdMap:
         """Dense indices of ``ids``; ``-1`` where an id is unknown."""
         return np.asarray(self._index.get_indexer(pd.Index(np.asarray(ids))), dtype=np.int64)
 
+    @cached_property
+    def _positions(self) -> dict[int, int]:
+        return {int(external): position for position, external in enumerate(self.external_ids)}
+
+    def position(self, external_id: int) -> int:
+        """Dense index of one id (``-1`` if unknown): a dict lookup, for request paths."""
+        return self._positions.get(int(external_id), -1)
+
     def to_external(self, indices: np.ndarray) -> np.ndarray:
         """External ids of dense ``indices``."""
         return self.external_ids[np.asarray(indices)]

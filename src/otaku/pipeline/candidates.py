@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 
 from otaku.data.dataset import binarise
-from otaku.models.base import mask_seen, top_k
+from otaku.models.base import top_k
 from otaku.pipeline.components import Components
 from otaku.pipeline.seed import LIKED_THRESHOLD
 
@@ -69,17 +69,20 @@ def known_user_context(parts: Components, user_idx: np.ndarray) -> UserContext:
 
 
 def _liked_text_profile(parts: Components, ratings: sparse.csr_matrix) -> np.ndarray:
-    liked = binarise(ratings, LIKED_THRESHOLD)
-    no_liked = (np.asarray(liked.sum(axis=1)).ravel() == 0).astype(np.float32)
-    # users without a like are profiled by everything they rated
-    liked = sparse.diags(1.0 - no_liked) @ liked + sparse.diags(no_liked) @ binarise(ratings)
-    profile = np.asarray(liked @ parts.text_embeddings)
+    """Unit mean synopsis embedding of each user's likes (of everything rated, if no like)."""
+    profile = np.asarray(binarise(ratings, LIKED_THRESHOLD) @ parts.text_embeddings)
+    no_like = np.flatnonzero(~profile.any(axis=1))
+    if len(no_like):
+        profile[no_like] = binarise(ratings[no_like]) @ parts.text_embeddings
     norms = np.linalg.norm(profile, axis=1, keepdims=True)
     return np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
 
 
-def source_scores(parts: Components, users: UserContext) -> dict[str, np.ndarray]:
-    """Full score matrices (users x items) of every source; watched items are -inf."""
+def source_scores(
+    parts: Components, users: UserContext, allowed: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Full score matrices (users x items) of every source; watched items, and items outside
+    ``allowed`` (a boolean mask over items) when given, are -inf."""
     seen = users.seen
     scores = {
         "ease": parts.ease.score_history(seen),
@@ -90,8 +93,12 @@ def source_scores(parts: Components, users: UserContext) -> dict[str, np.ndarray
         "text": _liked_text_profile(parts, users.ratings) @ parts.text_embeddings.T,
         "popular": np.tile(np.log1p(parts.state.popularity), (seen.shape[0], 1)),
     }
+    rows, cols = seen.nonzero()
+    blocked = None if allowed is None else np.flatnonzero(~allowed)
     for matrix in scores.values():
-        mask_seen(matrix, seen)
+        matrix[rows, cols] = -np.inf
+        if blocked is not None:
+            matrix[:, blocked] = -np.inf
     return scores
 
 
@@ -135,10 +142,7 @@ def candidate_features(
     ``allowed`` (a boolean mask over items) restricts every source before candidates are
     drawn, so filters never leave a user with fewer candidates than the quotas promise.
     """
-    scores = source_scores(parts, users)
-    if allowed is not None:
-        for matrix in scores.values():
-            matrix[:, ~allowed] = -np.inf
+    scores = source_scores(parts, users, allowed)
     candidates = candidate_union(scores, quotas or SOURCE_QUOTAS)
     items = parts.item_numbers
     genre_counts = np.maximum(parts.item_genres.sum(axis=1), 1.0)

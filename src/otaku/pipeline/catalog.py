@@ -2,6 +2,7 @@
 of a pandas frame (built once when a bundle is loaded)."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ class ItemTable:
         """Number of items."""
         return len(self.anime_ids)
 
-    @property
+    @cached_property
     def type_names(self) -> list[str]:
         """Anime types present in the catalog."""
         return sorted({value for value in self.types if value})

@@ -188,7 +188,7 @@ class Engine:
     # ----- lookups -------------------------------------------------------------------------
     def item_of(self, anime_id: int) -> int:
         """Internal index of an anime id (raises :class:`UnknownAnimeError`)."""
-        item = int(self.parts.state.items.to_internal(np.array([anime_id]))[0])
+        item = self.parts.state.items.position(anime_id)
         if item < 0:
             raise UnknownAnimeError(anime_id)
         return item
@@ -216,7 +216,7 @@ class Engine:
     # ----- profiles ------------------------------------------------------------------------
     def known_profile(self, user_id: int) -> Profile:
         """The profile of a user in the training data (raises :class:`UnknownUserError`)."""
-        user = int(self.parts.state.users.to_internal(np.array([user_id]))[0])
+        user = self.parts.state.users.position(user_id)
         if user < 0:
             raise UnknownUserError(user_id)
         row = self.parts.ratings[user]
@@ -237,7 +237,7 @@ class Engine:
                     f"ratings.{anime_id}",
                     f"rating must be between {RATING_MIN} and {RATING_MAX}, got {rating}",
                 )
-            item = int(self.parts.state.items.to_internal(np.array([anime_id]))[0])
+            item = self.parts.state.items.position(anime_id)
             if item < 0:
                 raise InvalidInputError(f"ratings.{anime_id}", "unknown anime id")
             items.append(item)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from threadpoolctl import threadpool_limits
 
 from otaku.config import Settings, get_settings
 from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
@@ -209,7 +210,9 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             _serve(app, served)
         else:
             _load_in_background(app, settings)
-        yield
+        # Requests are many and small: one BLAS thread each beats threads fighting over cores.
+        with threadpool_limits(1, user_api="blas"):
+            yield
 
     app = FastAPI(
         title="My Otaku Friend",
