@@ -10,6 +10,7 @@ Without ``--bundle`` the registry's champion is used (``OTAKU_HOME`` / ``OTAKU_M
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,10 @@ def _seed_comparison(
     engine: Engine, rng: np.random.Generator, n_users: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     users = [int(u) for u in rng.choice(engine.known_user_ids, size=n_users, replace=False)]
-    reference = time_calls([lambda u=u: reference_recommend(engine.models, u) for u in users])
-    cold = time_calls([lambda u=u: engine.recommend_for_user(u, strategy="seed") for u in users])
-    warm = time_calls([lambda u=u: engine.recommend_for_user(u, strategy="seed") for u in users])
-    default = time_calls([lambda u=u: engine.recommend_for_user(u) for u in users])
+    reference = time_calls([partial(reference_recommend, engine.models, u) for u in users])
+    cold = time_calls([partial(engine.recommend_for_user, u, strategy="seed") for u in users])
+    warm = time_calls([partial(engine.recommend_for_user, u, strategy="seed") for u in users])
+    default = time_calls([partial(engine.recommend_for_user, u) for u in users])
     agree = all(
         reference_recommend(engine.models, u)["anime_id"].tolist()
         == [item.anime.anime_id for item in engine.recommend_for_user(u, strategy="seed").items]

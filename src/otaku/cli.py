@@ -223,10 +223,6 @@ def evaluate(
     console.print(f"written {markdown} and {table}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default OTAKU_API_HOST).")] = None,
@@ -261,3 +257,30 @@ def serve(
         log_config=None,
         access_log=False,
     )
+
+
+@app.command()
+def up(
+    data: DataDir = None,
+    quick: Annotated[
+        bool, typer.Option(help="Small models when training is needed (the demo default).")
+    ] = False,
+    port: Annotated[int | None, typer.Option(help="API port (default OTAKU_API_PORT).")] = None,
+) -> None:
+    """Train when the registry has no champion (your data, else the demo), then serve the API."""
+    from otaku.storage.registry import champion_version
+
+    settings = get_settings()
+    if champion_version(settings) is None:
+        directory = data or settings.data_dir
+        demo = directory is None
+        console.print(
+            "no champion model yet: training on "
+            + ("the demo dataset (simulated users)" if demo else str(directory))
+        )
+        train(data=directory, demo=demo, quick=quick or demo)
+    serve(port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

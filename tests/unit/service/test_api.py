@@ -3,6 +3,7 @@
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -42,7 +43,7 @@ def test_known_user_recommendations(client: TestClient, engine: Engine, user_id:
 
 
 def test_paging_filters_and_strategy_as_query_parameters(client: TestClient, user_id: int) -> None:
-    params: dict[str, object] = {
+    params: dict[str, Any] = {
         "k": 3,
         "offset": 2,
         "strategy": "seed",
@@ -81,7 +82,7 @@ def test_unknown_user_points_to_the_new_user_endpoint(client: TestClient) -> Non
     ],
 )
 def test_bad_query_values_are_422_naming_the_field(
-    client: TestClient, user_id: int, params: dict[str, object], field: str
+    client: TestClient, user_id: int, params: dict[str, Any], field: str
 ) -> None:
     response = client.get(f"/v1/users/{user_id}/recommendations", params=params)
     assert response.status_code == 422, response.text
