@@ -29,17 +29,22 @@ def real_subset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return DataSources.from_directory(folder)
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class BackgroundServer:
     """A real uvicorn server on a free local port, in a thread of the test process."""
 
     def __init__(self, app: object) -> None:
-        import socket
-
         import uvicorn
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self.url = f"http://127.0.0.1:{self.port}"

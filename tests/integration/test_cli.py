@@ -15,7 +15,17 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["data"], ["data", "fetch"], ["data", "validate"], ["train"], ["evaluate"]]
+    "command",
+    [
+        [],
+        ["data"],
+        ["data", "fetch"],
+        ["data", "validate"],
+        ["train"],
+        ["evaluate"],
+        ["serve"],
+        ["up"],
+    ],
 )
 def test_help_on_every_command(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
