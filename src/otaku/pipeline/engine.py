@@ -11,7 +11,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 from scipy import sparse
@@ -34,7 +35,15 @@ MAX_OFFSET = 900
 # A user with no history has no collaborative signal: draw candidates from the sources that
 # still mean something (LightFM from features, popularity) and let the ranker order them.
 COLD_QUOTAS = {"lightfm": 150, "popular": 150}
-PREDICTION_CACHE_SIZE = 256
+# Full-catalog rating predictions keyed by user feature vector: the rating model sees a user
+# only through their features, so a user who rates something gets a new key (never stale).
+PREDICTION_CACHE_SIZE = 512
+# Ranked lists keyed by (strategy, filters, the user's history and features): pages and
+# repeated requests are slices of one ranking; a new rating changes the key.
+RANKING_CACHE_SIZE = 4096
+RANKING_DEPTH = 100
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class UnknownUserError(LookupError):
@@ -100,6 +109,16 @@ class Profile:
         """Whether the user rated anything."""
         return len(self.rated_items) > 0
 
+    @cached_property
+    def fingerprint(self) -> tuple[bytes, bytes, bytes, tuple[tuple[str, float], ...]]:
+        """Everything a ranking depends on, as a hashable key."""
+        return (
+            np.ascontiguousarray(self.rated_items).tobytes(),
+            np.ascontiguousarray(self.ratings).tobytes(),
+            np.ascontiguousarray(self.features).tobytes(),
+            tuple(sorted(self.preferences.items())),
+        )
+
 
 class _Stopwatch:
     def __init__(self) -> None:
@@ -114,26 +133,29 @@ class _Stopwatch:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
 
-class _PredictionCache:
-    """Full-catalog rating predictions keyed by user feature vector (thread-safe LRU).
-
-    The rating model sees a user only through their features, so a user who rates something
-    gets a new key: nothing stale is ever served.
-    """
+class LruCache(Generic[K, V]):
+    """A small thread-safe least-recently-used cache."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._entries: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
-    def get(self, key: bytes) -> np.ndarray | None:
+    def get(self, key: K) -> V | None:
+        """The cached value, or None."""
         with self._lock:
             value = self._entries.get(key)
-            if value is not None:
+            if value is None:
+                self.misses += 1
+            else:
+                self.hits += 1
                 self._entries.move_to_end(key)
             return value
 
-    def put(self, key: bytes, value: np.ndarray) -> None:
+    def put(self, key: K, value: V) -> None:
+        """Store a value, evicting the least recently used beyond the size."""
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
@@ -165,7 +187,10 @@ class Engine:
         _ = parts.item_numbers  # derived arrays built now, not by the first request
         self.unit_vectors = normalise_rows(self.item_vectors)
         self._seed = SeedRecommender(components=parts)
-        self._predictions = _PredictionCache(PREDICTION_CACHE_SIZE)
+        self._predictions: LruCache[bytes, np.ndarray] = LruCache(PREDICTION_CACHE_SIZE)
+        self._rankings: LruCache[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = LruCache(
+            RANKING_CACHE_SIZE
+        )
         self._popular_order = np.argsort(-parts.state.popularity, kind="stable")
         self._genre_position = {genre: i for i, genre in enumerate(parts.genres)}
         self.cold_predictions = self.predicted_ratings(np.zeros(len(parts.genres) + 1, np.float32))
@@ -174,6 +199,20 @@ class Engine:
     def version(self) -> str:
         """The served bundle's version id."""
         return str(self.metadata.get("version", "unknown"))
+
+    def clear_caches(self) -> None:
+        """Forget cached rankings and predictions (benchmarks measure first requests)."""
+        self._rankings = LruCache(RANKING_CACHE_SIZE)
+        self._predictions = LruCache(PREDICTION_CACHE_SIZE)
+
+    def cache_stats(self) -> dict[str, int]:
+        """Hits and misses of the ranking and prediction caches."""
+        return {
+            "ranking_hits": self._rankings.hits,
+            "ranking_misses": self._rankings.misses,
+            "prediction_hits": self._predictions.hits,
+            "prediction_misses": self._predictions.misses,
+        }
 
     @property
     def genres(self) -> list[str]:
@@ -360,6 +399,36 @@ class Engine:
             items = items[np.isfinite(predicted[items])]
         return items, predicted[items]
 
+    def _ranking(
+        self,
+        profile: Profile,
+        strategy: Strategy,
+        n: int,
+        item_filter: ItemFilter,
+        watch: _Stopwatch,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``n`` items and scores, from the ranking cache when this exact user (history,
+        features, preferences) asked before with the same strategy and filters."""
+        # The default ranking is prefix-consistent, so one deep ranking serves every page; the
+        # seed's choice depends on n, so its key holds n.
+        depth = max(n, RANKING_DEPTH) if strategy == "default" else n
+        key = (strategy, depth, item_filter, profile.fingerprint)
+        cached = self._rankings.get(key)
+        if cached is not None:
+            return cached
+        with watch.stage("filter"):
+            allowed = self._allowed(profile, item_filter)
+        if not allowed.any():  # the filters leave nothing: an empty page, not an error
+            ranking = (np.empty(0, np.int64), np.empty(0, np.float32))
+        elif strategy == "seed":
+            ranking = self._rank_seed(profile, allowed, depth, watch)
+        else:
+            ranking = self._rank_default(profile, allowed, depth, watch)
+        for array in ranking:
+            array.setflags(write=False)
+        self._rankings.put(key, ranking)
+        return ranking
+
     def _recommend(
         self,
         profile: Profile,
@@ -372,13 +441,8 @@ class Engine:
         check_page(k, offset)
         if strategy not in STRATEGIES:
             raise InvalidInputError("strategy", f"must be one of {list(STRATEGIES)}")
-        with watch.stage("filter"):
-            allowed = self._allowed(profile, item_filter)
-        rank = self._rank_seed if strategy == "seed" else self._rank_default
-        if not allowed.any():  # the filters leave nothing: an empty page, not an error
-            return Page(strategy, offset, [], watch.timings)
-        items, scores = rank(profile, allowed, offset + k, watch)
-        items, scores = items[offset:], scores[offset:]
+        items, scores = self._ranking(profile, strategy, offset + k, item_filter, watch)
+        items, scores = items[offset : offset + k], scores[offset : offset + k]
         with watch.stage("rating"):
             predicted = self._ratings_of(profile, items)
         with watch.stage("explain"):

@@ -220,3 +220,17 @@ def test_filters_that_leave_nothing_give_an_empty_page(engine: Engine, strategy:
     impossible = ItemFilter(min_score=10.0, types=("TV",), include_genres=("Kids",))
     page = engine.recommend_for_new_user(NewUser(), item_filter=impossible, strategy=strategy)  # type: ignore[arg-type]
     assert page.items == []
+
+
+def test_repeated_requests_reuse_the_ranking_and_new_ratings_do_not(engine: Engine) -> None:
+    anime_ids = [int(a) for a in engine.table.anime_ids[10:14]]
+    user = NewUser(ratings=dict.fromkeys(anime_ids, 8))
+    first = _ids(engine.recommend_for_new_user(user, k=10).items)
+    hits = engine.cache_stats()["ranking_hits"]
+    assert _ids(engine.recommend_for_new_user(user, k=10).items) == first
+    assert _ids(engine.recommend_for_new_user(user, k=5, offset=5).items) == first[5:]
+    assert engine.cache_stats()["ranking_hits"] == hits + 2
+    rated_more = NewUser(ratings={**user.ratings, int(engine.table.anime_ids[20]): 10})
+    misses = engine.cache_stats()["ranking_misses"]
+    engine.recommend_for_new_user(rated_more, k=10)
+    assert engine.cache_stats()["ranking_misses"] == misses + 1
