@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         "or a hub name such as 'sentence-transformers/all-MiniLM-L12-v2'.",
     )
     seed: int = 42
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file under home "
+        "(PostgreSQL: postgresql+psycopg://user@host:5432/db).",
+    )
     bundle_path: Path | None = Field(
         default=None,
         description="Serve this bundle directory instead of the registry's champion.",
