@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default=None,
         description="Serve this bundle directory instead of the registry's champion.",
     )
+    warm_users: int = Field(
+        default=10_000,
+        description="Known users whose first page is computed in the background after a model "
+        "loads (0: none).",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")

@@ -5,10 +5,11 @@ title index, unit item vectors, the cold-start predictions); a request does only
 numpy work plus LightGBM on a few hundred candidate rows. No pandas on the request path.
 """
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -40,7 +41,7 @@ COLD_QUOTAS = {"lightfm": 150, "popular": 150}
 PREDICTION_CACHE_SIZE = 512
 # Ranked lists keyed by (strategy, filters, the user's history and features): pages and
 # repeated requests are slices of one ranking; a new rating changes the key.
-RANKING_CACHE_SIZE = 4096
+RANKING_CACHE_SIZE = 50_000
 RANKING_DEPTH = 100
 K = TypeVar("K")
 V = TypeVar("V")
@@ -110,14 +111,14 @@ class Profile:
         return len(self.rated_items) > 0
 
     @cached_property
-    def fingerprint(self) -> tuple[bytes, bytes, bytes, tuple[tuple[str, float], ...]]:
-        """Everything a ranking depends on, as a hashable key."""
-        return (
-            np.ascontiguousarray(self.rated_items).tobytes(),
-            np.ascontiguousarray(self.ratings).tobytes(),
-            np.ascontiguousarray(self.features).tobytes(),
-            tuple(sorted(self.preferences.items())),
-        )
+    def fingerprint(self) -> bytes:
+        """A digest of everything a ranking depends on (history, features, preferences)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (self.rated_items, self.ratings, self.features):
+            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(b"|")
+        digest.update(repr(sorted(self.preferences.items())).encode())
+        return digest.digest()
 
 
 class _Stopwatch:
@@ -191,6 +192,7 @@ class Engine:
         self._rankings: LruCache[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = LruCache(
             RANKING_CACHE_SIZE
         )
+        self._page_ratings: LruCache[tuple[bytes, bytes], np.ndarray] = LruCache(RANKING_CACHE_SIZE)
         self._popular_order = np.argsort(-parts.state.popularity, kind="stable")
         self._genre_position = {genre: i for i, genre in enumerate(parts.genres)}
         self.cold_predictions = self.predicted_ratings(np.zeros(len(parts.genres) + 1, np.float32))
@@ -200,10 +202,23 @@ class Engine:
         """The served bundle's version id."""
         return str(self.metadata.get("version", "unknown"))
 
+    def warm(self, user_ids: Iterable[int], stop: threading.Event | None = None) -> int:
+        """Compute and cache the first page of known users (default strategy, no filters), so
+        their first request is a cache hit; returns how many were warmed. A user's rating
+        changes their key, so nothing warmed goes stale."""
+        warmed = 0
+        for user_id in user_ids:
+            if stop is not None and stop.is_set():
+                break
+            self.recommend_for_user(int(user_id))
+            warmed += 1
+        return warmed
+
     def clear_caches(self) -> None:
         """Forget cached rankings and predictions (benchmarks measure first requests)."""
         self._rankings = LruCache(RANKING_CACHE_SIZE)
         self._predictions = LruCache(PREDICTION_CACHE_SIZE)
+        self._page_ratings = LruCache(RANKING_CACHE_SIZE)
 
     def cache_stats(self) -> dict[str, int]:
         """Hits and misses of the ranking and prediction caches."""
@@ -332,13 +347,22 @@ class Engine:
         return predicted
 
     def _ratings_of(self, profile: Profile, items: np.ndarray) -> np.ndarray:
-        key = np.ascontiguousarray(profile.features, dtype=np.float32).tobytes()
-        cached = self._predictions.get(key)
+        """Predicted ratings of a page of items: from the full-catalog predictions when they
+        are cached, else the rating model on just those rows (about 0.5 ms a row)."""
+        features = np.ascontiguousarray(profile.features, dtype=np.float32)
+        if not features.any():
+            return self.cold_predictions[items]
+        cached = self._predictions.get(features.tobytes())
         if cached is not None:
             return cached[items]
-        booster = self.parts.rating_model.booster if self.parts.rating_model else None
-        assert booster is not None  # checked in __init__
-        return predict_best(booster, rows(profile.features, self.item_vectors[items]), 1)
+        key = (features.tobytes(), np.ascontiguousarray(items).tobytes())
+        page = self._page_ratings.get(key)
+        if page is None:
+            booster = self.parts.rating_model.booster if self.parts.rating_model else None
+            assert booster is not None  # checked in __init__
+            page = predict_best(booster, rows(features, self.item_vectors[items]), 1)
+            self._page_ratings.put(key, page)
+        return page
 
     # ----- selection -----------------------------------------------------------------------
     def _allowed(self, profile: Profile, item_filter: ItemFilter) -> np.ndarray:

@@ -152,6 +152,9 @@ class ObserveMiddleware:
 def _serve(app: FastAPI, served: ServedModel) -> None:
     app.state.holder.swap(served)
     app.state.metrics.set_model(served.labels(), served.trained_at, served.loaded_at)
+    app.state.metrics.warmed_users.set_function(lambda: served.warm_up.warmed)
+    if app.state.settings.warm_users > 0:
+        served.warm_up.start(served.engine, app.state.settings.warm_users)
 
 
 def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:

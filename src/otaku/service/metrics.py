@@ -69,6 +69,11 @@ class ServiceMetrics:
             "When the served model was trained (Unix time; 0 if unknown).",
             registry=self.registry,
         )
+        self.warmed_users = Gauge(
+            "otaku_model_warmed_users",
+            "Known users whose first page of the served model is precomputed.",
+            registry=self.registry,
+        )
         self.model_loaded = Gauge(
             "otaku_model_loaded_timestamp_seconds",
             "When the service loaded the model it serves (Unix time).",

@@ -4,8 +4,10 @@ and held behind an atomic reference, so a request keeps the engine it started wi
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import numpy as np
 
 from otaku.config import Settings
 from otaku.pipeline.bundle import Bundle
@@ -18,6 +20,38 @@ class ModelNotReadyError(RuntimeError):
     """No model is loaded (yet): the service cannot answer recommendation requests."""
 
 
+class WarmUp:
+    """Background computation of known users' first pages (progress readable any time)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.warmed = 0
+        self.done = False
+        self._stop = threading.Event()
+
+    def start(self, engine: Engine, limit: int) -> threading.Thread:
+        """Warm up to ``limit`` users (the most active first) in a daemon thread."""
+        counts = np.diff(engine.parts.ratings.indptr)
+        users = engine.known_user_ids[np.argsort(-counts, kind="stable")[:limit]]
+        self.total = len(users)
+
+        def run() -> None:
+            for user_id in users:
+                if self._stop.is_set():
+                    break
+                self.warmed += engine.warm([int(user_id)])
+            self.done = True
+            log.info("warmed %d user(s) of model %s", self.warmed, engine.version)
+
+        thread = threading.Thread(target=run, name="otaku-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Ask the warm-up to end (a swapped-out model need not finish)."""
+        self._stop.set()
+
+
 @dataclass(frozen=True)
 class ServedModel:
     """An engine plus where it came from."""
@@ -26,6 +60,7 @@ class ServedModel:
     source: str
     registry_version: str | None
     loaded_at: float
+    warm_up: WarmUp = field(default_factory=WarmUp)
 
     @property
     def trained_at(self) -> float:
@@ -92,8 +127,11 @@ class ModelHolder:
     def swap(self, served: ServedModel) -> None:
         """Serve ``served`` from now on; requests already running keep their engine."""
         with self._lock:
+            previous = self._served
             self._served = served
             self._problem = None
+        if previous is not None:
+            previous.warm_up.stop()
         log.info("serving model %s (%s)", served.engine.version, served.source)
 
     def fail(self, problem: str) -> None:

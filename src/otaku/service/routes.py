@@ -217,6 +217,8 @@ def model_info(served: ServedDep) -> ModelInfo:
         simulated=metadata.get("simulated"),
         counts={k: int(v) for k, v in metadata.get("counts", {}).items()},
         metrics=metrics,
+        warmed_users=served.warm_up.warmed,
+        warm_up_done=served.warm_up.done,
     )
 
 

@@ -232,6 +232,8 @@ class ModelInfo(BaseModel):
     simulated: bool | None
     counts: dict[str, int]
     metrics: dict[str, float]
+    warmed_users: int = Field(description="Known users whose first page is precomputed.")
+    warm_up_done: bool
 
 
 class Problem(BaseModel):

@@ -243,3 +243,15 @@ def test_without_a_champion_the_service_is_alive_but_not_ready(tmp_path: Path) -
         answer = test_client.get("/v1/genres")
         assert answer.status_code == 503
         assert "no model" in answer.json()["detail"]
+
+
+def test_known_users_are_warmed_in_the_background(client: TestClient, engine: Engine) -> None:
+    deadline = time.monotonic() + 120
+    while not (model := client.get("/v1/model").json())["warm_up_done"]:
+        assert time.monotonic() < deadline, model
+        time.sleep(0.2)
+    assert model["warmed_users"] == len(engine.known_user_ids)
+    assert "otaku_model_warmed_users " in client.get("/metrics").text
+    hits = engine.cache_stats()["ranking_hits"]
+    client.get(f"/v1/users/{int(engine.known_user_ids[-1])}/recommendations")
+    assert engine.cache_stats()["ranking_hits"] == hits + 1

@@ -1,0 +1,149 @@
+"""Reads and writes of users, ratings, preferences, the catalog and the future-user pool.
+
+One :class:`Repository` wraps one session (one transaction, see
+:meth:`otaku.storage.database.Database.transaction`). Bulk inserts use PostgreSQL's COPY
+when the database is PostgreSQL, and multi-row INSERTs elsewhere.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from otaku.columns import Columns
+from otaku.storage.models import (
+    Anime,
+    Base,
+    FutureUser,
+    Rating,
+    User,
+    UserPreference,
+    utc_now,
+)
+
+CHUNK_ROWS = 50_000
+
+
+class Repository:
+    """Data access over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # ----- reads ---------------------------------------------------------------------------
+    def count(self, table: type[Base]) -> int:
+        """Rows in a table."""
+        return int(self.session.scalar(select(func.count()).select_from(table)) or 0)
+
+    def ids(self, column: Any) -> set[int]:
+        """Every value of an id column."""
+        return {int(value) for value in self.session.scalars(select(column))}
+
+    def user_exists(self, user_id: int) -> bool:
+        """Whether a live user has this id."""
+        return self.session.get(User, user_id) is not None
+
+    def anime_exists(self, anime_id: int) -> bool:
+        """Whether the catalog holds this anime."""
+        return self.session.get(Anime, anime_id) is not None
+
+    def user_ratings(self, user_id: int) -> list[tuple[int, int]]:
+        """A live user's (anime id, rating) pairs."""
+        rows = self.session.execute(
+            select(Rating.anime_id, Rating.rating).where(Rating.user_id == user_id)
+        )
+        return [(int(anime_id), int(rating)) for anime_id, rating in rows]
+
+    def ratings_frame(self) -> pd.DataFrame:
+        """Every live rating as a frame (user_id, anime_id, rating)."""
+        rows = self.session.execute(select(Rating.user_id, Rating.anime_id, Rating.rating))
+        frame = pd.DataFrame(
+            rows.all(), columns=[Columns.user_id, Columns.anime_id, Columns.rating]
+        )
+        return frame.astype("int64")
+
+    # ----- writes --------------------------------------------------------------------------
+    def next_user_id(self) -> int:
+        """An id no live or future user has."""
+        live = self.session.scalar(select(func.max(User.user_id))) or 0
+        future = self.session.scalar(select(func.max(FutureUser.user_id))) or 0
+        return int(max(live, future)) + 1
+
+    def add_user(self, user_id: int, origin: str) -> None:
+        """Create a live user."""
+        self.session.add(User(user_id=user_id, origin=origin, created_at=utc_now()))
+        self.session.flush()
+
+    def set_rating(self, user_id: int, anime_id: int, rating: int) -> bool:
+        """Add or change a rating; True when it was new."""
+        existing = self.session.get(Rating, (user_id, anime_id))
+        if existing is None:
+            self.session.add(
+                Rating(user_id=user_id, anime_id=anime_id, rating=rating, updated_at=utc_now())
+            )
+            self.session.flush()
+            return True
+        existing.rating = rating
+        existing.updated_at = utc_now()
+        self.session.flush()
+        return False
+
+    def delete_rating(self, user_id: int, anime_id: int) -> bool:
+        """Remove a rating; True when there was one."""
+        result = self.session.execute(
+            delete(Rating).where(Rating.user_id == user_id, Rating.anime_id == anime_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def save_preferences(
+        self, user_id: int, features: Sequence[float], genres: Sequence[str], mean_rating: float
+    ) -> None:
+        """Store a user's current feature vector."""
+        row = self.session.get(UserPreference, user_id)
+        values = [float(value) for value in features]
+        if row is None:
+            self.session.add(
+                UserPreference(
+                    user_id=user_id,
+                    features=values,
+                    genres=list(genres),
+                    mean_rating=mean_rating,
+                    updated_at=utc_now(),
+                )
+            )
+        else:
+            row.features, row.genres, row.mean_rating = values, list(genres), mean_rating
+            row.updated_at = utc_now()
+        self.session.flush()
+
+    # ----- bulk ----------------------------------------------------------------------------
+    def bulk_insert(self, table: type[Base], rows: Iterable[dict[str, Any]]) -> int:
+        """Insert many rows in chunks (COPY on PostgreSQL); returns how many."""
+        rows = list(rows)
+        if not rows:
+            return 0
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._copy(table, rows)
+        for start in range(0, len(rows), CHUNK_ROWS):
+            self.session.execute(insert(table), rows[start : start + CHUNK_ROWS])
+        return len(rows)
+
+    def _copy(self, table: type[Base], rows: list[dict[str, Any]]) -> int:
+        import json
+
+        columns = list(rows[0])
+        column_types = {column.name: column.type for column in table.__table__.columns}
+        json_columns = {name for name in columns if type(column_types[name]).__name__ == "JSON"}
+        driver = self.session.connection().connection.driver_connection
+        assert driver is not None
+        names = ", ".join(f'"{name}"' for name in columns)
+        with driver.cursor() as cursor:
+            statement = f"COPY {table.__tablename__} ({names}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(
+                        [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
+                    )
+        return len(rows)
