@@ -10,6 +10,7 @@ keeps ``--concurrency`` requests in flight for ``--duration`` seconds. The mix: 
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 import numpy as np
@@ -56,14 +58,15 @@ def _workload(bundle_path: Path | None, size: int, seed: int) -> list[Request]:
         elif kind == "similar":
             requests.append((kind, "GET", f"/v1/anime/{rng.choice(anime)}/similar", None))
         elif kind == "search":
-            requests.append((kind, "GET", f"/v1/anime/search?q={rng.choice(names)[:5]}", None))
+            query = quote(rng.choice(names)[:5])
+            requests.append((kind, "GET", f"/v1/anime/search?q={query}", None))
         else:
             requests.append((kind, "GET", f"/v1/anime/{rng.choice(anime)}", None))
     return requests
 
 
-def _process_tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its descendants (Linux /proc), MB."""
+def _process_tree(pid: int) -> list[int]:
+    """A process and its descendants (Linux /proc)."""
     children: dict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -72,17 +75,50 @@ def _process_tree_rss_mb(pid: int) -> float:
             except OSError:
                 continue
             children[int(fields[1])].append(int(entry.name))
-    total, stack = 0.0, [pid]
+    tree, stack = [], [pid]
     while stack:
         current = stack.pop()
+        tree.append(current)
         stack.extend(children.get(current, []))
+    return tree
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, MB."""
+    total = 0.0
+    for member in _process_tree(pid):
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) / 1024.0
         except OSError:
             continue
     return total
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _wait_for_warm_up(url: str, timeout: float = 900.0) -> None:
+    """Block until the server has precomputed its known users' first pages."""
+    started = time.monotonic()
+    while not (model := httpx.get(f"{url}/v1/model", timeout=10).json())["warm_up_done"]:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"warm-up not done after {timeout:.0f} s: {model}")
+        time.sleep(1.0)
+    console.print(
+        f"server warmed {model['warmed_users']} users in {time.monotonic() - started:.0f} s"
+    )
 
 
 @contextmanager
@@ -107,6 +143,7 @@ def _server(bundle: Path | None, port: int, workers: int) -> Iterator[tuple[str,
             if time.monotonic() > deadline:
                 raise SystemExit("the server was not ready within 10 minutes")
             time.sleep(0.5)
+        _wait_for_warm_up(url)
         yield url, process.pid
     finally:
         process.terminate()
@@ -114,31 +151,62 @@ def _server(bundle: Path | None, port: int, workers: int) -> Iterator[tuple[str,
         log.close()
 
 
+def _encode(request: Request, host: str) -> bytes:
+    """One HTTP/1.1 keep-alive request, encoded once before the run."""
+    _, method, path, body = request
+    payload = b"" if body is None else json.dumps(body).encode()
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(payload)}\r\n"
+    if body is not None:
+        head += "Content-Type: application/json\r\n"
+    return head.encode() + b"\r\n" + payload
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
+    """Send one request and read its whole response; returns the status code."""
+    writer.write(raw)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
 async def _load(
     url: str, requests: list[Request], concurrency: int, duration: float
 ) -> tuple[list[tuple[str, float, int]], float]:
+    """Keep ``concurrency`` connections busy for ``duration`` seconds (a lean raw-socket
+    HTTP/1.1 client, so the load generator takes little of the CPU the server needs)."""
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    encoded = [(request[0], _encode(request, f"{host}:{port}")) for request in requests]
     results: list[tuple[str, float, int]] = []
     position = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        deadline = time.perf_counter() + duration
+    deadline = time.perf_counter() + duration
 
-        async def worker() -> None:
-            nonlocal position
+    async def worker() -> None:
+        nonlocal position
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
             while time.perf_counter() < deadline:
-                kind, method, path, body = requests[position % len(requests)]
+                kind, raw = encoded[position % len(encoded)]
                 position += 1
                 started = time.perf_counter()
                 try:
-                    status = (await client.request(method, path, json=body)).status_code
-                except httpx.HTTPError:
+                    status = await _exchange(reader, writer, raw)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
                     status = 0
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 results.append((kind, time.perf_counter() - started, status))
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return results, elapsed
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return results, time.perf_counter() - started
 
 
 def main() -> None:
@@ -155,16 +223,19 @@ def main() -> None:
     requests = _workload(args.bundle, 20000, seed=42)
 
     def run(url: str) -> tuple[list[tuple[str, float, int]], float]:
-        asyncio.run(_load(url, requests[:200], args.concurrency, 5.0))  # warm-up
+        asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
         return asyncio.run(_load(url, requests, args.concurrency, args.duration))
 
-    rss = None
+    rss = server_cpu = None
     if args.url:
         results, elapsed = run(args.url)
     else:
         with _server(args.bundle, args.port, args.workers) as (url, pid):
-            results, elapsed = run(url)
-            rss = _process_tree_rss_mb(pid)
+            asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
+            cpu_before = _tree_cpu_seconds(pid)
+            results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))
+            server_cpu = _tree_cpu_seconds(pid) - cpu_before
+            rss = _tree_rss_mb(pid)
     by_kind: dict[str, list[float]] = defaultdict(list)
     for kind, seconds, _ in results:
         by_kind[kind].append(seconds)
@@ -179,6 +250,9 @@ def main() -> None:
         "throughput_rps": len(results) / elapsed,
         "errors": errors,
         "server_rss_mb": rss,
+        "server_cpu_ms_per_request": None
+        if server_cpu is None
+        else server_cpu * 1000 / len(results),
         "concurrency": args.concurrency,
         "workers": args.workers,
     }

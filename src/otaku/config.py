@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         description="Known users whose first page is computed in the background after a model "
         "loads (0: none).",
     )
+    request_threads: int = Field(
+        default=4,
+        description="Requests computed at once per process; more only interleave on the GIL.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")

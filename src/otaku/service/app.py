@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
@@ -213,7 +214,9 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             _serve(app, served)
         else:
             _load_in_background(app, settings)
-        # Requests are many and small: one BLAS thread each beats threads fighting over cores.
+        # Requests are many and small: one BLAS thread each beats threads fighting over cores,
+        # and a few requests computed at once beat many sliced thin by the GIL.
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         with threadpool_limits(1, user_api="blas"):
             yield
 

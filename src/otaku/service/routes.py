@@ -3,8 +3,8 @@
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Path, Query
-from pydantic import Field
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser, UnknownUserError
 from otaku.service.deps import MetricsDep, ServedDep
@@ -38,6 +38,11 @@ UserId = Annotated[int, Path(ge=0, le=2**62, description="A user id known to the
 AnimeId = Annotated[int, Path(ge=0, le=2**62, description="A MyAnimeList anime id.")]
 
 
+def _json(model: BaseModel) -> Response:
+    """A model serialised once (returning the model would make FastAPI validate it again)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 class PageQuery(Filters):
     """Paging, strategy and filters, as query parameters."""
 
@@ -67,13 +72,13 @@ class TitleSimilarQuery(SimilarQuery):
 )
 def user_recommendations(
     user_id: UserId, query: Annotated[PageQuery, Query()], served: ServedDep, metrics: MetricsDep
-) -> RecommendationPage:
+) -> Response:
     """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
     page = served.engine.recommend_for_user(
         user_id, query.k, query.offset, query.to_filter(), query.strategy
     )
     metrics.observe_stages(page.strategy, page.timings)
-    return RecommendationPage.of(page, query.k, served.engine.version)
+    return _json(RecommendationPage.of(page, query.k, served.engine.version))
 
 
 @router.get(
@@ -103,7 +108,7 @@ def user_profile(user_id: UserId, served: ServedDep) -> UserProfile:
 )
 def new_user_recommendations(
     request: NewUserRequest, served: ServedDep, metrics: MetricsDep
-) -> RecommendationPage:
+) -> Response:
     """For a user the model has not seen: nothing (popular picks), genre weights
     (`{"Action": 1, "Romance": 0.4}`) and/or a few ratings, folded in without retraining."""
     user = NewUser(
@@ -114,7 +119,7 @@ def new_user_recommendations(
         user, request.k, request.offset, request.filters.to_filter(), request.strategy
     )
     metrics.observe_stages(page.strategy, page.timings)
-    return RecommendationPage.of(page, request.k, served.engine.version)
+    return _json(RecommendationPage.of(page, request.k, served.engine.version))
 
 
 @router.get("/anime/search", response_model=SearchResults, summary="Find anime by name")
@@ -122,21 +127,23 @@ def search_anime(
     served: ServedDep,
     q: Annotated[str, Query(min_length=1, max_length=300, description="Part of a name.")],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
-) -> SearchResults:
+) -> Response:
     """Anime whose romaji, English or Japanese name contains `q`, then the closest by
     Jaro-Winkler (typos forgiven)."""
     found = served.engine.search(q, limit)
-    return SearchResults(
-        query=q,
-        results=[
-            SearchResult(
-                anime=AnimeSummary.of(info),
-                matched_name=match.matched_name,
-                similarity=round(match.similarity, 4),
-                exact=match.exact,
-            )
-            for info, match in found
-        ],
+    return _json(
+        SearchResults(
+            query=q,
+            results=[
+                SearchResult(
+                    anime=AnimeSummary.of(info),
+                    matched_name=match.matched_name,
+                    similarity=round(match.similarity, 4),
+                    exact=match.exact,
+                )
+                for info, match in found
+            ],
+        )
     )
 
 
@@ -148,7 +155,7 @@ def search_anime(
 )
 def similar_by_title(
     query: Annotated[TitleSimilarQuery, Query()], served: ServedDep, metrics: MetricsDep
-) -> SimilarPage:
+) -> Response:
     """Exact title (case/accent-insensitive, any language), else the best Jaro-Winkler match
     above 0.9; no match → 404 with "did you mean" suggestions."""
     engine = served.engine
@@ -157,20 +164,22 @@ def similar_by_title(
     page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
     metrics.observe_stages("similar", page.timings)
     base = RecommendationPage.of(page, query.k, engine.version)
-    return SimilarPage(
-        **base.model_dump(),
-        query=AnimeSummary.of(engine.anime(anime_id)),
-        matched_name=match.matched_name,
-        exact_match=match.exact,
+    return _json(
+        SimilarPage(
+            **base.model_dump(),
+            query=AnimeSummary.of(engine.anime(anime_id)),
+            matched_name=match.matched_name,
+            exact_match=match.exact,
+        )
     )
 
 
 @router.get(
     "/anime/{anime_id}", response_model=AnimeDetail, responses=NOT_FOUND, summary="One anime"
 )
-def anime_detail(anime_id: AnimeId, served: ServedDep) -> AnimeDetail:
+def anime_detail(anime_id: AnimeId, served: ServedDep) -> Response:
     """Everything the catalog knows about one anime."""
-    return AnimeDetail.of(served.engine.anime(anime_id))
+    return _json(AnimeDetail.of(served.engine.anime(anime_id)))
 
 
 @router.get(
@@ -184,13 +193,13 @@ def similar_anime(
     query: Annotated[SimilarQuery, Query()],
     served: ServedDep,
     metrics: MetricsDep,
-) -> SimilarPage:
+) -> Response:
     """The most cosine-similar anime (LightFM item embedding ⊕ synopsis embedding)."""
     engine = served.engine
     page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
     metrics.observe_stages("similar", page.timings)
     base = RecommendationPage.of(page, query.k, engine.version)
-    return SimilarPage(**base.model_dump(), query=AnimeSummary.of(engine.anime(anime_id)))
+    return _json(SimilarPage(**base.model_dump(), query=AnimeSummary.of(engine.anime(anime_id))))
 
 
 @router.get("/genres", response_model=GenreList, summary="Genres the model knows")
