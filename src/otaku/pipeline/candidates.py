@@ -70,8 +70,9 @@ def known_user_context(parts: Components, user_idx: np.ndarray) -> UserContext:
 
 def _liked_text_profile(parts: Components, ratings: sparse.csr_matrix) -> np.ndarray:
     """Unit mean synopsis embedding of each user's likes (of everything rated, if no like)."""
-    profile = np.asarray(binarise(ratings, LIKED_THRESHOLD) @ parts.text_embeddings)
-    no_like = np.flatnonzero(~profile.any(axis=1))
+    liked = binarise(ratings, LIKED_THRESHOLD)
+    profile = np.asarray(liked @ parts.text_embeddings)
+    no_like = np.flatnonzero(np.diff(liked.indptr) == 0)
     if len(no_like):
         profile[no_like] = binarise(ratings[no_like]) @ parts.text_embeddings
     norms = np.linalg.norm(profile, axis=1, keepdims=True)
