@@ -8,12 +8,11 @@ numpy work plus LightGBM on a few hundred candidate rows. No pandas on the reque
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -21,6 +20,7 @@ from scipy import sparse
 from otaku.columns import RATING_MAX, RATING_MIN
 from otaku.features.user import features_from_history, features_from_preferences
 from otaku.models.rating import predict_best, rows
+from otaku.pipeline.cache import LruCache
 from otaku.pipeline.candidates import UserContext, candidate_features
 from otaku.pipeline.catalog import AnimeInfo, ItemTable
 from otaku.pipeline.explain import Taste, explain, explain_similar
@@ -43,8 +43,6 @@ PREDICTION_CACHE_SIZE = 512
 # repeated requests are slices of one ranking; a new rating changes the key.
 RANKING_CACHE_SIZE = 50_000
 RANKING_DEPTH = 100
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class UnknownUserError(LookupError):
@@ -132,36 +130,6 @@ class _Stopwatch:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
-
-
-class LruCache(Generic[K, V]):
-    """A small thread-safe least-recently-used cache."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: K) -> V | None:
-        """The cached value, or None."""
-        with self._lock:
-            value = self._entries.get(key)
-            if value is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        """Store a value, evicting the least recently used beyond the size."""
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
 
 
 def check_page(k: int, offset: int) -> None:
