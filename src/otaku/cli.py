@@ -135,6 +135,51 @@ def data_validate(
     console.print(table)
 
 
+@data_app.command("load")
+def data_load(
+    data: DataDir = None,
+    anime: AnimeFile = None,
+    synopses: SynopsisFile = None,
+    ratings: RatingFiles = None,
+    demo: Demo = False,
+    demo_users: DemoUsers = 2000,
+    pool_share: Annotated[
+        float, typer.Option(help="Share of new users held back for `otaku simulate-users`.")
+    ] = 0.1,
+) -> None:
+    """Validate a dataset and write it into the database (OTAKU_DATABASE_URL, default SQLite):
+    one transaction, idempotent (a second run adds nothing)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from otaku.jobs.load import load_dataset
+    from otaku.storage.database import Database, database_url
+
+    _configure_logging()
+    settings = get_settings()
+    try:
+        sources = _sources(data, anime, synopses, ratings, demo, demo_users, settings.seed)
+        dataset = sources.load()
+        database = Database.from_settings(settings)
+        outcome = load_dataset(database, dataset, pool_share, settings.seed)
+    except (DataValidationError, MissingDataError, ValueError) as error:
+        _fail(error)
+        return
+    except SQLAlchemyError as error:
+        _fail(RuntimeError(f"the database refused the load; nothing was written: {error}"))
+        return
+    table = Table("added", "count", title=f"{sources.label} → {database_url(settings)}")
+    table.add_row("anime", f"{outcome.anime:,}")
+    table.add_row("users", f"{outcome.users:,}")
+    table.add_row("ratings", f"{outcome.ratings:,}")
+    table.add_row("future users (pool)", f"{outcome.future_users:,}")
+    table.add_row("future ratings (pool)", f"{outcome.future_ratings:,}")
+    console.print(table)
+    console.print(
+        f"{outcome.seconds:.1f} s in all ({outcome.ratings_per_second:,.0f} ratings/s); "
+        f"ratings written at {outcome.rating_insert_rate:,.0f} ratings/s"
+    )
+
+
 @app.command()
 def train(
     data: DataDir = None,

@@ -1,5 +1,6 @@
 """Integration fixtures: a small real subset of the shared MAL data."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 
 from otaku.columns import Columns
 from otaku.data.files import DataSources
+from otaku.storage.database import Database, create_db_engine, migrate
+from tests.storage_backends import postgres_database, sqlite_url
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +68,21 @@ class BackgroundServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: the same tests run on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        urls: Iterator[str] = iter([sqlite_url(tmp_path)])
+    else:
+        urls = postgres_database()
+    url = next(urls)
+    database = Database(create_db_engine(url))
+    migrate(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        for _ in urls:  # finishes the generator: drops the PostgreSQL database
+            pass

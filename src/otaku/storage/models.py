@@ -15,6 +15,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,7 +54,9 @@ class User(Base):
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     origin: Mapped[str] = mapped_column(String(16))  # dataset | api | simulated
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
+    )
 
 
 class Rating(Base):
@@ -69,7 +72,9 @@ class Rating(Base):
         BigInteger, ForeignKey("anime.anime_id"), primary_key=True, index=True
     )
     rating: Mapped[int] = mapped_column(SmallInteger)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
+    )
 
 
 class UserPreference(Base):
@@ -83,7 +88,9 @@ class UserPreference(Base):
     features: Mapped[list[float]] = mapped_column(JSON)
     genres: Mapped[list[str]] = mapped_column(JSON)  # names of the genre columns, in order
     mean_rating: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
+    )
 
 
 class FutureUser(Base):

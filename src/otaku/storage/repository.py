@@ -5,11 +5,12 @@ One :class:`Repository` wraps one session (one transaction, see
 when the database is PostgreSQL, and multi-row INSERTs elsewhere.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from otaku.columns import Columns
@@ -130,8 +131,42 @@ class Repository:
             self.session.execute(insert(table), rows[start : start + CHUNK_ROWS])
         return len(rows)
 
+    def bulk_insert_frame(
+        self, table: type[Base], frame: pd.DataFrame, progress: Callable[[], None] | None = None
+    ) -> int:
+        """Insert a frame of plain columns (no JSON) in chunks, calling ``progress`` after each.
+
+        On PostgreSQL it is one COPY fed chunk by chunk as CSV, so the server parses and checks
+        rows while the next chunk is formatted.
+        """
+        chunks = [frame.iloc[i : i + CHUNK_ROWS] for i in range(0, len(frame), CHUNK_ROWS)]
+        if self.session.get_bind().dialect.name != "postgresql":
+            for chunk in chunks:
+                records = [{str(k): v for k, v in row.items()} for row in chunk.to_dict("records")]
+                self.bulk_insert(table, records)
+                if progress:
+                    progress()
+            return len(frame)
+        import psycopg
+
+        names = ", ".join(f'"{name}"' for name in frame.columns)
+        statement = f"COPY {table.__tablename__} ({names}) FROM STDIN WITH (FORMAT csv)"
+        driver = self.session.connection().connection.driver_connection
+        assert driver is not None
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for chunk in chunks:
+                    copy.write(chunk.to_csv(header=False, index=False))
+                    if progress:
+                        progress()
+        except psycopg.errors.IntegrityError as error:
+            raise IntegrityError(statement, None, error) from error
+        return len(frame)
+
     def _copy(self, table: type[Base], rows: list[dict[str, Any]]) -> int:
         import json
+
+        import psycopg
 
         columns = list(rows[0])
         column_types = {column.name: column.type for column in table.__table__.columns}
@@ -139,11 +174,13 @@ class Repository:
         driver = self.session.connection().connection.driver_connection
         assert driver is not None
         names = ", ".join(f'"{name}"' for name in columns)
-        with driver.cursor() as cursor:
-            statement = f"COPY {table.__tablename__} ({names}) FROM STDIN"
-            with cursor.copy(statement) as copy:
+        statement = f"COPY {table.__tablename__} ({names}) FROM STDIN"
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(
                         [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
                     )
+        except psycopg.errors.IntegrityError as error:  # one error type, whatever the backend
+            raise IntegrityError(statement, None, error) from error
         return len(rows)

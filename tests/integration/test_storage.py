@@ -1,0 +1,114 @@
+"""The repository and the data load, on SQLite and on PostgreSQL (the same tests)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from otaku.columns import Columns
+from otaku.data.dataset import Dataset
+from otaku.jobs.load import in_pool, load_dataset
+from otaku.storage.database import Database, migrate
+from otaku.storage.models import (
+    Anime,
+    FutureRating,
+    FutureUser,
+    Rating,
+    User,
+    UserPreference,
+)
+from otaku.storage.repository import Repository
+
+pytestmark = pytest.mark.integration
+
+
+def _counts(database: Database) -> dict[str, int]:
+    with database.transaction() as session:
+        repo = Repository(session)
+        tables = (Anime, User, Rating, UserPreference, FutureUser, FutureRating)
+        return {table.__tablename__: repo.count(table) for table in tables}
+
+
+def test_migrations_create_every_table_and_are_idempotent(database: Database) -> None:
+    migrate(database.engine)  # a second time changes nothing
+    tables = set(inspect(database.engine).get_table_names())
+    expected = {"anime", "users", "ratings", "user_preferences", "future_users", "future_ratings"}
+    assert expected <= tables
+    assert "alembic_version" in tables
+
+
+def test_load_writes_everything_once(database: Database, small_dataset: Dataset) -> None:
+    first = load_dataset(database, small_dataset, pool_share=0.2, seed=3)
+    counts = _counts(database)
+    assert counts["anime"] == small_dataset.n_items == first.anime
+    assert counts["users"] + counts["future_users"] == small_dataset.n_users
+    assert counts["ratings"] + counts["future_ratings"] == len(small_dataset.ratings)
+    assert counts["user_preferences"] == counts["users"]
+    assert 0 < counts["future_users"] < small_dataset.n_users
+    assert first.ratings_per_second > 0
+
+    second = load_dataset(database, small_dataset, pool_share=0.2, seed=3)
+    assert (second.anime, second.users, second.ratings, second.future_users) == (0, 0, 0, 0)
+    assert _counts(database) == counts
+
+
+def test_the_pool_is_a_deterministic_share() -> None:
+    users = np.arange(1, 20_001)
+    pooled = in_pool(users, 0.1, seed=42)
+    assert 0.09 < pooled.mean() < 0.11
+    assert np.array_equal(pooled, in_pool(users, 0.1, seed=42))
+    assert not np.array_equal(pooled, in_pool(users, 0.1, seed=7))
+
+
+def test_a_failed_load_writes_nothing(database: Database, small_dataset: Dataset) -> None:
+    ratings = small_dataset.ratings.copy()
+    ratings.loc[ratings.index[-1], Columns.rating] = 11  # the database's check rejects it
+    broken = Dataset.construct(small_dataset.catalog, ratings)
+    with pytest.raises(IntegrityError):
+        load_dataset(database, broken, pool_share=0.0, seed=1)
+    assert set(_counts(database).values()) == {0}
+
+
+def test_ratings_are_set_changed_and_deleted(database: Database, small_dataset: Dataset) -> None:
+    anime_id = int(small_dataset.catalog[Columns.anime_id].iloc[0])
+    load_dataset(database, small_dataset.subset(np.zeros(len(small_dataset.ratings), bool)), 0, 1)
+    with database.transaction() as session:
+        repo = Repository(session)
+        user_id = repo.next_user_id()
+        repo.add_user(user_id, "api")
+        assert repo.set_rating(user_id, anime_id, 7) is True
+        assert repo.set_rating(user_id, anime_id, 9) is False
+        assert repo.user_ratings(user_id) == [(anime_id, 9)]
+    with database.transaction() as session:
+        repo = Repository(session)
+        assert repo.delete_rating(user_id, anime_id) is True
+        assert repo.delete_rating(user_id, anime_id) is False
+        assert repo.user_ratings(user_id) == []
+        assert repo.next_user_id() == user_id + 1
+
+
+def test_an_out_of_range_rating_rolls_the_whole_transaction_back(
+    database: Database, small_dataset: Dataset
+) -> None:
+    anime_id = int(small_dataset.catalog[Columns.anime_id].iloc[0])
+    load_dataset(database, small_dataset.subset(np.zeros(len(small_dataset.ratings), bool)), 0, 1)
+    with pytest.raises(IntegrityError), database.transaction() as session:
+        repo = Repository(session)
+        repo.add_user(424242, "api")
+        repo.set_rating(424242, anime_id, 0)
+    with database.transaction() as session:
+        assert not Repository(session).user_exists(424242)
+
+
+def test_ratings_read_back_as_a_frame(database: Database, small_dataset: Dataset) -> None:
+    load_dataset(database, small_dataset, pool_share=0.0, seed=1)
+    with database.transaction() as session:
+        frame = Repository(session).ratings_frame()
+    expected = small_dataset.ratings[[Columns.user_id, Columns.anime_id, Columns.rating]]
+    pd.testing.assert_frame_equal(
+        frame.sort_values([Columns.user_id, Columns.anime_id]).reset_index(drop=True),
+        expected.sort_values([Columns.user_id, Columns.anime_id])
+        .reset_index(drop=True)
+        .astype("int64"),
+    )
