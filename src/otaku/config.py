@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=4,
         description="Requests computed at once per process; more only interleave on the GIL.",
     )
+    api_key: str | None = Field(
+        default=None,
+        description="When set, write routes require it in the X-API-Key header.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")

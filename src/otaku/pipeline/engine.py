@@ -229,7 +229,10 @@ class Engine:
 
     def history(self, user_id: int) -> list[tuple[AnimeInfo, int]]:
         """A known user's rated anime with their ratings, best first."""
-        profile = self.known_profile(user_id)
+        return self.history_of(self.known_profile(user_id))
+
+    def history_of(self, profile: Profile) -> list[tuple[AnimeInfo, int]]:
+        """A profile's rated anime with their ratings, best first."""
         order = np.argsort(-profile.ratings, kind="stable")
         return [
             (self.table.info(int(profile.rated_items[i])), int(profile.ratings[i])) for i in order
@@ -250,6 +253,27 @@ class Engine:
             ials_vector=self.parts.ials.user_vectors(np.array([user]))[0],
             preferences={},
         )
+
+    def profile_from_ratings(self, user_id: int, ratings: Mapping[int, int]) -> Profile:
+        """A user's profile from their current ratings (anime id → rating): the trained one
+        when nothing changed since training, else folded in from those ratings."""
+        known = {
+            anime_id: r
+            for anime_id, r in ratings.items()
+            if self.parts.state.items.position(anime_id) >= 0
+        }
+        if self.parts.state.users.position(user_id) >= 0:
+            trained = self.known_profile(user_id)
+            history = dict(
+                zip(
+                    self.table.anime_ids[trained.rated_items].tolist(),
+                    trained.ratings.tolist(),
+                    strict=True,
+                )
+            )
+            if history == {a: float(r) for a, r in known.items()}:
+                return trained
+        return self.new_profile(NewUser(ratings=known))
 
     def _check_ratings(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
         items, values = [], []
@@ -471,6 +495,19 @@ class Engine:
         with watch.stage("profile"):
             profile = self.known_profile(user_id)
         return self._recommend(profile, strategy, k, offset, item_filter or ItemFilter(), watch)
+
+    def recommend_for_profile(
+        self,
+        profile: Profile,
+        k: int = 10,
+        offset: int = 0,
+        item_filter: ItemFilter | None = None,
+        strategy: Strategy = "default",
+    ) -> Page:
+        """Recommendations for a profile built elsewhere (a user's current ratings)."""
+        return self._recommend(
+            profile, strategy, k, offset, item_filter or ItemFilter(), _Stopwatch()
+        )
 
     def recommend_for_new_user(
         self,

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
@@ -21,12 +22,19 @@ from otaku.config import Settings, get_settings
 from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
 from otaku.pipeline.filters import InvalidInputError
 from otaku.pipeline.titles import TitleNotFoundError
-from otaku.service.deps import HolderDep
+from otaku.service.deps import HolderDep, UsersDep
 from otaku.service.logs import request_id_var
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.model import ModelHolder, ModelNotReadyError, ServedModel, load_served_model
 from otaku.service.routes import compat_router, router
 from otaku.service.schemas import Problem
+from otaku.service.users import (
+    DatabaseUnavailableError,
+    NoSuchRatingError,
+    UserDirectory,
+    UserExistsError,
+)
+from otaku.storage.database import Database, create_db_engine, database_url, migrate
 
 log = logging.getLogger("otaku.service")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -92,6 +100,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownAnimeError, not_found)
     app.add_exception_handler(TitleNotFoundError, not_found)
     app.add_exception_handler(ModelNotReadyError, not_ready)
+
+    async def database_down(_: Request, error: Exception) -> JSONResponse:
+        return _problem(503, f"writes are unavailable: {error}")
+
+    async def conflict(_: Request, error: Exception) -> JSONResponse:
+        return _problem(409, str(error))
+
+    async def no_rating(_: Request, error: Exception) -> JSONResponse:
+        return _problem(404, str(error))
+
+    app.add_exception_handler(DatabaseUnavailableError, database_down)
+    app.add_exception_handler(UserExistsError, conflict)
+    app.add_exception_handler(NoSuchRatingError, no_rating)
     app.add_exception_handler(Exception, server_error)
 
 
@@ -171,6 +192,29 @@ def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
     return thread
 
 
+def _migrate(database: Database, retry_seconds: float = 2.0) -> threading.Thread | None:
+    """Bring the schema up to date, retrying while the database is down (the service starts
+    anyway: reads are answered from the model meanwhile)."""
+
+    def run() -> None:
+        while True:
+            try:
+                migrate(database.engine)
+                return
+            except OperationalError as error:
+                log.warning("database not reachable yet (%s); retrying", error)
+                time.sleep(retry_seconds)
+
+    try:  # the usual case: the database is there, so start with the schema in place
+        migrate(database.engine)
+        return None
+    except OperationalError as error:
+        log.warning("database not reachable at start (%s); retrying in the background", error)
+    thread = threading.Thread(target=run, name="otaku-migrate", daemon=True)
+    thread.start()
+    return thread
+
+
 def _install_operational_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     def healthz() -> dict[str, str]:
@@ -184,10 +228,12 @@ def _install_operational_routes(app: FastAPI) -> None:
         response_model=None,
         responses={503: {"model": Problem, "description": "No model is loaded (yet)."}},
     )
-    def readyz(holder: HolderDep) -> JSONResponse | dict[str, str]:
-        """Ready when a model is loaded; 503 with the reason otherwise."""
+    def readyz(holder: HolderDep, users: UsersDep) -> JSONResponse | dict[str, str]:
+        """Ready when a model is loaded and the database answers; 503 with the reason."""
         if holder.problem is not None:
             return _problem(503, holder.problem)
+        if not users.reachable():
+            return _problem(503, "the database is unreachable (reads still work from the model)")
         return {"status": "ready", "model_version": holder.current().engine.version}
 
     @app.get(
@@ -214,6 +260,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
             _serve(app, served)
         else:
             _load_in_background(app, settings)
+        _migrate(database)
         # Requests are many and small: one BLAS thread each beats threads fighting over cores,
         # and a few requests computed at once beat many sliced thin by the GIL.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
@@ -230,6 +277,8 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = ModelHolder()
+    database = Database(create_db_engine(database_url(settings)))
+    app.state.users = UserDirectory(database)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     _install_error_handlers(app)
     _install_operational_routes(app)

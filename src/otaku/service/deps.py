@@ -1,12 +1,14 @@
 """Dependencies the routes declare (FastAPI ``Annotated`` aliases)."""
 
+import secrets
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from otaku.config import Settings
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.model import ModelHolder, ServedModel
+from otaku.service.users import UserDirectory
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -32,6 +34,23 @@ def get_metrics(request: Request) -> ServiceMetrics:
     return metrics
 
 
+def get_users(request: Request) -> UserDirectory:
+    """The app's user directory (database-backed when one is configured)."""
+    users: UserDirectory = request.app.state.users
+    return users
+
+
+def require_api_key(
+    request: Request, api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+) -> None:
+    """Writes need the configured API key (when one is configured)."""
+    expected = get_settings_dep(request).api_key
+    if expected and not (api_key and secrets.compare_digest(api_key, expected)):
+        raise HTTPException(status_code=401, detail="a valid X-API-Key header is required")
+
+
+UsersDep = Annotated[UserDirectory, Depends(get_users)]
+WriteAccess = Depends(require_api_key)
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ServedDep = Annotated[ServedModel, Depends(get_served)]

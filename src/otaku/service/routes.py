@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser, UnknownUserError
-from otaku.service.deps import MetricsDep, ServedDep
+from otaku.service.deps import MetricsDep, ServedDep, UsersDep, WriteAccess
 from otaku.service.schemas import (
     AnimeDetail,
     AnimeSummary,
@@ -17,14 +17,18 @@ from otaku.service.schemas import (
     Filters,
     GenreList,
     ModelInfo,
+    NewUserIn,
     NewUserRequest,
     Problem,
     RatedAnime,
+    RatingStored,
+    RatingValue,
     RecommendationPage,
     SearchResult,
     SearchResults,
     SimilarPage,
     StrategyName,
+    UserCreated,
     UserProfile,
 )
 
@@ -71,11 +75,16 @@ class TitleSimilarQuery(SimilarQuery):
     summary="Recommendations for a known user",
 )
 def user_recommendations(
-    user_id: UserId, query: Annotated[PageQuery, Query()], served: ServedDep, metrics: MetricsDep
+    user_id: UserId,
+    query: Annotated[PageQuery, Query()],
+    served: ServedDep,
+    users: UsersDep,
+    metrics: MetricsDep,
 ) -> Response:
     """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
-    page = served.engine.recommend_for_user(
-        user_id, query.k, query.offset, query.to_filter(), query.strategy
+    profile = users.profile(served.engine, user_id)
+    page = served.engine.recommend_for_profile(
+        profile, query.k, query.offset, query.to_filter(), query.strategy
     )
     metrics.observe_stages(page.strategy, page.timings)
     return _json(RecommendationPage.of(page, query.k, served.engine.version))
@@ -87,18 +96,64 @@ def user_recommendations(
     responses=NOT_FOUND,
     summary="A known user's ratings and genre profile",
 )
-def user_profile(user_id: UserId, served: ServedDep) -> UserProfile:
-    """What a known user rated (best first) and the share of each genre in it."""
+def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserProfile:
+    """What a user rated (best first) and the share of each genre in it (current ratings)."""
     engine = served.engine
-    history = engine.history(user_id)
-    features = engine.known_profile(user_id).features
+    profile = users.profile(engine, user_id)
+    features = profile.features
     shares = {engine.genres[g]: round(float(features[g]), 4) for g in np.flatnonzero(features[:-1])}
     return UserProfile(
         user_id=user_id,
-        ratings=[RatedAnime(anime=AnimeSummary.of(info), rating=r) for info, r in history],
+        ratings=[
+            RatedAnime(anime=AnimeSummary.of(info), rating=r)
+            for info, r in engine.history_of(profile)
+        ],
         genre_profile=dict(sorted(shares.items(), key=lambda pair: -pair[1])),
         mean_rating=round(float(features[-1]) * 10, 3),
     )
+
+
+@router.post(
+    "/users",
+    response_model=UserCreated,
+    status_code=201,
+    responses={409: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+    summary="Create a user",
+    dependencies=[WriteAccess],
+)
+def create_user(body: NewUserIn, users: UsersDep) -> UserCreated:
+    """A new user (the next free id unless one is given); then rate anime for them."""
+    return UserCreated(user_id=users.create(body.user_id))
+
+
+@router.put(
+    "/users/{user_id}/ratings/{anime_id}",
+    response_model=RatingStored,
+    responses={**NOT_FOUND, 401: {"model": Problem}, 503: {"model": Problem}},
+    summary="Add or change a rating",
+    dependencies=[WriteAccess],
+)
+def put_rating(
+    user_id: UserId, anime_id: AnimeId, body: RatingValue, served: ServedDep, users: UsersDep
+) -> RatingStored:
+    """Store a 1..10 rating; the user's recommendations reflect it at once (fold-in)."""
+    created = users.rate(served.engine, user_id, anime_id, body.rating)
+    return RatingStored(user_id=user_id, anime_id=anime_id, rating=body.rating, created=created)
+
+
+@router.delete(
+    "/users/{user_id}/ratings/{anime_id}",
+    status_code=204,
+    responses={**NOT_FOUND, 401: {"model": Problem}, 503: {"model": Problem}},
+    summary="Delete a rating",
+    dependencies=[WriteAccess],
+)
+def delete_rating(
+    user_id: UserId, anime_id: AnimeId, served: ServedDep, users: UsersDep
+) -> Response:
+    """Remove a rating; the user's recommendations reflect it at once."""
+    users.unrate(served.engine, user_id, anime_id)
+    return Response(status_code=204)
 
 
 @router.post(
@@ -242,7 +297,7 @@ def _compat(info: AnimeSummary, **extra: object) -> CompatAnime:
     summary="Reference-service compatible recommendations",
     tags=["compatibility"],
 )
-def recommend_compat(request: CompatRequest, served: ServedDep) -> CompatResponse:
+def recommend_compat(request: CompatRequest, served: ServedDep, users: UsersDep) -> CompatResponse:
     """The reference service's endpoint: `user_input` a user id (known: their watched list and
     recommendations; unknown: a new user with `user_preferences`) or an anime title (similar
     anime)."""
@@ -255,8 +310,9 @@ def recommend_compat(request: CompatRequest, served: ServedDep) -> CompatRespons
     else:
         user_id = int(user_input)
         try:
-            history = engine.history(user_id)
-            page = engine.recommend_for_user(user_id)
+            profile = users.profile(engine, user_id)
+            page = engine.recommend_for_profile(profile)
+            history = engine.history_of(profile)
             watched = [_compat(AnimeSummary.of(info), rating=r) for info, r in history]
         except UnknownUserError:
             page = engine.recommend_for_new_user(NewUser(preferences=request.user_preferences))

@@ -285,3 +285,30 @@ class CompatResponse(BaseModel):
     user_input: int | str
     watched: list[CompatAnime]
     recommendations: list[CompatAnime]
+
+
+class NewUserIn(Strict):
+    """A user to create; without an id the service picks the next free one."""
+
+    user_id: int | None = Field(default=None, ge=0, le=2**62)
+
+
+class UserCreated(BaseModel):
+    """The created user."""
+
+    user_id: int
+
+
+class RatingValue(Strict):
+    """A rating to set."""
+
+    rating: Rating
+
+
+class RatingStored(BaseModel):
+    """A stored rating."""
+
+    user_id: int
+    anime_id: int
+    rating: int
+    created: bool = Field(description="True when the user had not rated this anime before.")

@@ -1,0 +1,127 @@
+"""Users as the service sees them: their current ratings live in the database; every write
+updates the stored feature vector in the same transaction, and the next recommendation folds
+the new ratings in (no retraining).
+
+When the database cannot be reached, reads fall back to what the loaded model knows, and
+writes fail with :class:`DatabaseUnavailableError` (503): nothing is half-written.
+"""
+
+import logging
+
+import numpy as np
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from otaku.features.user import features_from_history
+from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
+from otaku.storage.database import Database
+from otaku.storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached right now."""
+
+
+class UserExistsError(ValueError):
+    """A user with that id already exists."""
+
+
+class NoSuchRatingError(LookupError):
+    """The user has not rated that anime."""
+
+
+class UserDirectory:
+    """Reads and writes users' ratings (the database is optional: without one, the model's
+    training data is all there is)."""
+
+    def __init__(self, database: Database | None) -> None:
+        self.database = database
+
+    def _require_database(self) -> Database:
+        if self.database is None:
+            raise DatabaseUnavailableError("no database is configured: writes are disabled")
+        return self.database
+
+    def profile(self, engine: Engine, user_id: int) -> Profile:
+        """The user's current profile; unknown everywhere → :class:`UnknownUserError`."""
+        if self.database is not None:
+            try:
+                with self.database.transaction() as session:
+                    repo = Repository(session)
+                    exists = repo.user_exists(user_id)
+                    ratings = dict(repo.user_ratings(user_id)) if exists else None
+            except OperationalError as error:
+                log.warning("database unreachable, answering from the model: %s", error)
+                return engine.known_profile(user_id)
+            if ratings is not None:
+                return engine.profile_from_ratings(user_id, ratings)
+        return engine.known_profile(user_id)
+
+    def create(self, user_id: int | None) -> int:
+        """Create a user (a fresh id when none is given)."""
+        try:
+            with self._require_database().transaction() as session:
+                repo = Repository(session)
+                chosen = repo.next_user_id() if user_id is None else user_id
+                if repo.user_exists(chosen):
+                    raise UserExistsError(f"user {chosen} already exists")
+                repo.add_user(chosen, "api")
+                return chosen
+        except OperationalError as error:
+            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+        except IntegrityError as error:  # created concurrently, or held in the future pool
+            raise UserExistsError(f"user {user_id} already exists") from error
+
+    def rate(self, engine: Engine, user_id: int, anime_id: int, rating: int) -> bool:
+        """Add or change a rating and refresh the user's features; True when it was new."""
+        engine.item_of(anime_id)  # UnknownAnimeError for anime outside the model's catalog
+        try:
+            with self._require_database().transaction() as session:
+                repo = Repository(session)
+                self._check_user(repo, user_id)
+                if not repo.anime_exists(anime_id):
+                    raise UnknownAnimeError(anime_id)
+                created = repo.set_rating(user_id, anime_id, rating)
+                self._refresh_features(repo, engine, user_id)
+                return created
+        except OperationalError as error:
+            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+
+    def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
+        """Delete a rating and refresh the user's features."""
+        try:
+            with self._require_database().transaction() as session:
+                repo = Repository(session)
+                self._check_user(repo, user_id)
+                if not repo.delete_rating(user_id, anime_id):
+                    raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
+                self._refresh_features(repo, engine, user_id)
+        except OperationalError as error:
+            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+
+    @staticmethod
+    def _check_user(repo: Repository, user_id: int) -> None:
+        if not repo.user_exists(user_id):
+            raise UnknownUserError(user_id)
+
+    @staticmethod
+    def _refresh_features(repo: Repository, engine: Engine, user_id: int) -> None:
+        positions = engine.parts.state.items
+        rated = [(positions.position(a), r) for a, r in repo.user_ratings(user_id)]
+        rated = [(item, r) for item, r in rated if item >= 0]  # anime the model knows
+        items = np.array([item for item, _ in rated], dtype=np.int64)
+        values = np.array([rating for _, rating in rated], dtype=np.float32)
+        features = features_from_history(items, values, engine.parts.item_genres)
+        repo.save_preferences(user_id, features.tolist(), engine.genres, float(features[-1]) * 10)
+
+    def reachable(self) -> bool:
+        """Whether the database answers (True when there is none to reach)."""
+        if self.database is None:
+            return True
+        try:
+            with self.database.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except OperationalError:
+            return False
