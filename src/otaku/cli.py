@@ -180,6 +180,27 @@ def data_load(
     )
 
 
+@app.command("simulate-users")
+def simulate_users(
+    low: Annotated[int, typer.Option("--min", help="Fewest users to move.")] = 10,
+    high: Annotated[int, typer.Option("--max", help="Most users to move.")] = 25,
+) -> None:
+    """Move 10–25 random (seeded) users from the future-user pool into the live tables."""
+    from otaku.jobs.simulate import simulate_arrivals
+    from otaku.storage.database import Database
+
+    settings = get_settings()
+    try:
+        outcome = simulate_arrivals(Database.from_settings(settings), settings.seed, low, high)
+    except ValueError as error:
+        _fail(error)
+        return
+    console.print(
+        f"{len(outcome.user_ids)} user(s) arrived with {outcome.ratings:,} ratings; "
+        f"{outcome.pool_left:,} left in the pool"
+    )
+
+
 @app.command()
 def train(
     data: DataDir = None,

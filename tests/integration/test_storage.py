@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from otaku.columns import Columns
 from otaku.data.dataset import Dataset
 from otaku.jobs.load import in_pool, load_dataset
+from otaku.jobs.simulate import simulate_arrivals
 from otaku.storage.database import Database, migrate
 from otaku.storage.models import (
     Anime,
@@ -112,3 +113,33 @@ def test_ratings_read_back_as_a_frame(database: Database, small_dataset: Dataset
         .reset_index(drop=True)
         .astype("int64"),
     )
+
+
+def test_simulated_arrivals_move_users_with_ratings_and_preferences(
+    database: Database, small_dataset: Dataset
+) -> None:
+    load_dataset(database, small_dataset, pool_share=0.5, seed=3)
+    before = _counts(database)
+    outcome = simulate_arrivals(database, seed=42)
+    after = _counts(database)
+    assert 10 <= len(outcome.user_ids) <= 25
+    assert after["users"] == before["users"] + len(outcome.user_ids)
+    assert after["future_users"] == before["future_users"] - len(outcome.user_ids)
+    assert after["ratings"] == before["ratings"] + outcome.ratings
+    assert after["future_ratings"] == before["future_ratings"] - outcome.ratings
+    assert after["user_preferences"] == after["users"]
+    with database.transaction() as session:
+        repo = Repository(session)
+        moved = outcome.user_ids[0]
+        expected = small_dataset.ratings[small_dataset.ratings[Columns.user_id] == moved]
+        assert len(repo.user_ratings(moved)) == len(expected)
+    again = simulate_arrivals(database, seed=42)
+    assert not set(again.user_ids) & set(outcome.user_ids)  # the pool shrank, the draw moved on
+
+
+def test_arrivals_from_an_empty_pool_move_nobody(
+    database: Database, small_dataset: Dataset
+) -> None:
+    load_dataset(database, small_dataset, pool_share=0.0, seed=3)
+    outcome = simulate_arrivals(database, seed=42)
+    assert outcome.user_ids == [] and outcome.ratings == 0
