@@ -202,6 +202,50 @@ def simulate_users(
 
 
 @app.command()
+def retrain(
+    quick: Quick = False,
+    no_text: NoText = False,
+    ndcg_margin: Annotated[
+        float, typer.Option(help="Refuse a promotion that loses more NDCG@10 than this.")
+    ] = 0.02,
+) -> None:
+    """Train a challenger on the database, compare it with the champion, promote or keep."""
+    from otaku.jobs.retrain import retrain as run_retrain
+    from otaku.storage.database import Database
+
+    _configure_logging()
+    settings = get_settings()
+    try:
+        outcome = run_retrain(
+            settings,
+            Database.from_settings(settings),
+            _config(quick, settings.seed),
+            with_text=not no_text,
+            ndcg_margin=ndcg_margin,
+        )
+    except ValueError as error:
+        _fail(error)
+        return
+    result = outcome.comparison
+    table = Table(
+        "", "champion", "challenger", title=f"retrain → version {outcome.registered_version}"
+    )
+    table.add_row(
+        "median abs. error (bootstrap mean)",
+        f"{result.champion_median_ae:.4f}",
+        f"{result.challenger_median_ae:.4f}",
+    )
+    table.add_row("NDCG@10", f"{result.champion_ndcg:.4f}", f"{result.challenger_ndcg:.4f}")
+    console.print(table)
+    console.print(
+        f"p-value {result.p_value:.4g}; {result.held_out_ratings:,} held-out ratings "
+        f"of {result.test_users:,} test users"
+    )
+    verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
+    console.print(f"{verdict}: {result.reason}")
+
+
+@app.command()
 def train(
     data: DataDir = None,
     anime: AnimeFile = None,

@@ -53,7 +53,8 @@ def training_metrics(models: TrainedModels) -> dict[str, Any]:
 
 def build_metadata(
     data: Dataset,
-    sources: DataSources,
+    label: str,
+    simulated: bool,
     config: TrainConfig,
     models: TrainedModels,
     timings: dict[str, float],
@@ -63,8 +64,8 @@ def build_metadata(
     return {
         "version": new_version_id(),
         "created_at": datetime.now(UTC).isoformat(),
-        "data": sources.label,
-        "simulated": sources.is_demo,
+        "data": label,
+        "simulated": simulated,
         "data_hash": data.content_hash(),
         "counts": {
             "users": data.n_users,
@@ -100,9 +101,28 @@ def train_bundle(
     has_text = bool(np.any(text))
     timings["total"] = time.perf_counter() - started  # before saving, so the bundle records it
     metadata = build_metadata(
-        data, sources, config, models, timings, settings.text_model if has_text else None
+        data,
+        sources.label,
+        sources.is_demo,
+        config,
+        models,
+        timings,
+        settings.text_model if has_text else None,
     )
     bundle = Bundle(models, metadata)
     directory = bundle.save(settings.bundles_dir / bundle.version)
     registered = log_bundle(settings, directory, bundle) if register else None
     return TrainOutcome(bundle, directory, registered)
+
+
+def build_snapshot_metadata(
+    data: Dataset,
+    label: str,
+    config: TrainConfig,
+    models: TrainedModels,
+    text: np.ndarray,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Metadata of a bundle trained on a database snapshot (retrain)."""
+    text_model = settings.text_model if bool(np.any(text)) else None
+    return build_metadata(data, label, False, config, models, dict(models.timings), text_model)

@@ -50,7 +50,12 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def log_bundle(
-    settings: Settings, bundle_dir: Path, bundle: Bundle, make_champion_if_none: bool = True
+    settings: Settings,
+    bundle_dir: Path,
+    bundle: Bundle,
+    make_champion_if_none: bool = True,
+    extra_metrics: dict[str, float] | None = None,
+    extra_artifacts: list[Path] | None = None,
 ) -> RegisteredBundle:
     """Log the bundle's parameters, metrics and files to MLflow and register a model version.
 
@@ -70,6 +75,10 @@ def log_bundle(
         for key, value in metrics.items():
             if isinstance(value, int | float):
                 client.log_metric(run_id, key, float(value))
+        for key, value in (extra_metrics or {}).items():
+            client.log_metric(run_id, key, value)
+        for path in extra_artifacts or []:
+            client.log_artifact(run_id, str(path))
         client.set_tag(run_id, "data_hash", bundle.metadata.get("data_hash", ""))
         client.set_tag(run_id, "bundle_version", bundle.version)
         client.log_artifacts(run_id, str(bundle_dir), BUNDLE_ARTIFACT)
@@ -97,6 +106,11 @@ def _register(
         client.set_registered_model_alias(name, CHAMPION, version.version)
         champion = True
     return RegisteredBundle(run_id, name, str(version.version), champion)
+
+
+def promote(settings: Settings, version: str) -> None:
+    """Point the ``champion`` alias at ``version`` (the served model changes with it)."""
+    _client(settings).set_registered_model_alias(settings.registered_model, CHAMPION, version)
 
 
 def champion_version(settings: Settings) -> str | None:

@@ -65,6 +65,30 @@ class Repository:
         )
         return frame.astype("int64")
 
+    def catalog_frame(self) -> tuple[pd.DataFrame, pd.Series]:
+        """The catalog in the shape the loaders produce, and the synopses by anime id."""
+        rows = self.session.scalars(select(Anime).order_by(Anime.anime_id)).all()
+        records = []
+        for anime in rows:
+            record: dict[str, Any] = {
+                Columns.anime_id: anime.anime_id,
+                Columns.name: anime.name,
+                Columns.english_name: anime.english_name or "",
+                Columns.japanese_name: anime.japanese_name or "",
+                Columns.type: anime.type or "",
+                Columns.source: anime.source or "",
+                Columns.age_rating: anime.age_rating or "",
+                Columns.genres: list(anime.genres),
+                Columns.start_year: float("nan") if anime.start_year is None else anime.start_year,
+            }
+            record.update({k: float("nan") if v is None else v for k, v in anime.numbers.items()})
+            records.append(record)
+        catalog = pd.DataFrame(records)
+        synopses = pd.Series(
+            [anime.synopsis or "" for anime in rows], index=[anime.anime_id for anime in rows]
+        )
+        return catalog, synopses
+
     # ----- writes --------------------------------------------------------------------------
     def next_user_id(self) -> int:
         """An id no live or future user has."""
