@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         default=None,
         description="When set, write routes require it in the X-API-Key header.",
     )
+    reload_poll_seconds: float = Field(
+        default=30.0,
+        description="How often the service checks the registry's champion alias (0: never).",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")

@@ -25,8 +25,14 @@ from otaku.pipeline.titles import TitleNotFoundError
 from otaku.service.deps import HolderDep, UsersDep
 from otaku.service.logs import request_id_var
 from otaku.service.metrics import ServiceMetrics
-from otaku.service.model import ModelHolder, ModelNotReadyError, ServedModel, load_served_model
-from otaku.service.routes import compat_router, router
+from otaku.service.model import (
+    ChampionWatcher,
+    ModelHolder,
+    ModelNotReadyError,
+    ServedModel,
+    load_served_model,
+)
+from otaku.service.routes import admin_router, compat_router, router
 from otaku.service.schemas import Problem
 from otaku.service.users import (
     DatabaseUnavailableError,
@@ -256,16 +262,21 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = ChampionWatcher(app.state.holder, settings, lambda new: _serve(app, new))
+        app.state.watcher = watcher
         if served is not None:
             _serve(app, served)
         else:
             _load_in_background(app, settings)
+            if settings.bundle_path is None and settings.reload_poll_seconds > 0:
+                watcher.start()
         _migrate(database)
         # Requests are many and small: one BLAS thread each beats threads fighting over cores,
         # and a few requests computed at once beat many sliced thin by the GIL.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         with threadpool_limits(1, user_api="blas"):
             yield
+        watcher.stop()
 
     app = FastAPI(
         title="My Otaku Friend",
@@ -284,4 +295,5 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     _install_operational_routes(app)
     app.include_router(router)
     app.include_router(compat_router)
+    app.include_router(admin_router)
     return app

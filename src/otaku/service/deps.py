@@ -49,6 +49,19 @@ def require_api_key(
         raise HTTPException(status_code=401, detail="a valid X-API-Key header is required")
 
 
+def require_admin_key(
+    request: Request, api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+) -> str:
+    """Admin routes need an API key to be configured, and sent."""
+    expected = get_settings_dep(request).api_key
+    if not expected:
+        raise HTTPException(status_code=403, detail="admin routes need OTAKU_API_KEY to be set")
+    if not (api_key and secrets.compare_digest(api_key, expected)):
+        raise HTTPException(status_code=401, detail="a valid X-API-Key header is required")
+    return api_key
+
+
+AdminKey = Annotated[str, Depends(require_admin_key)]
 UsersDep = Annotated[UserDirectory, Depends(get_users)]
 WriteAccess = Depends(require_api_key)
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -4,6 +4,7 @@ and held behind an atomic reference, so a request keeps the engine it started wi
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
 
 log = logging.getLogger(__name__)
+SwapCallback = Callable[["ServedModel"], None]
 
 
 class ModelNotReadyError(RuntimeError):
@@ -117,6 +119,10 @@ class ModelHolder:
         """Why no model is served, when none is."""
         return None if self._served else self._problem
 
+    def current_or_none(self) -> ServedModel | None:
+        """The served model, if any."""
+        return self._served
+
     def current(self) -> ServedModel:
         """The model to answer one request with (raises :class:`ModelNotReadyError`)."""
         served = self._served
@@ -138,3 +144,49 @@ class ModelHolder:
         """Record why loading failed (kept while nothing is served)."""
         with self._lock:
             self._problem = problem
+
+
+class ChampionWatcher:
+    """Swaps in a new champion: when the registry alias moves (polled) or when asked."""
+
+    def __init__(self, holder: "ModelHolder", settings: Settings, on_swap: "SwapCallback") -> None:
+        self.holder = holder
+        self.settings = settings
+        self.on_swap = on_swap
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def reload(self, force: bool = False) -> tuple[str | None, str | None]:
+        """Load the champion if it is not the one served (always with ``force``); returns the
+        registry versions before and after."""
+        with self._lock:
+            from otaku.storage.registry import champion_version
+
+            current = self.holder.current_or_none()
+            before = current.registry_version if current else None
+            wanted = champion_version(self.settings)
+            if wanted is None or (wanted == before and not force):
+                return before, before
+            served = load_served_model(self.settings)
+            self.on_swap(served)
+            return before, served.registry_version
+
+    def start(self) -> threading.Thread:
+        """Poll the alias every ``reload_poll_seconds`` in a daemon thread."""
+
+        def run() -> None:
+            while not self._stop.wait(self.settings.reload_poll_seconds):
+                try:
+                    before, after = self.reload()
+                    if before != after:
+                        log.info("champion moved: version %s -> %s", before, after)
+                except Exception:  # keep serving the old model; try again next time
+                    log.exception("could not check or load the champion")
+
+        thread = threading.Thread(target=run, name="otaku-champion-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()

@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser, UnknownUserError
-from otaku.service.deps import MetricsDep, ServedDep, UsersDep, WriteAccess
+from otaku.service.deps import AdminKey, MetricsDep, ServedDep, UsersDep, WriteAccess
 from otaku.service.schemas import (
     AnimeDetail,
     AnimeSummary,
@@ -24,6 +24,7 @@ from otaku.service.schemas import (
     RatingStored,
     RatingValue,
     RecommendationPage,
+    Reloaded,
     SearchResult,
     SearchResults,
     SimilarPage,
@@ -34,6 +35,7 @@ from otaku.service.schemas import (
 
 router = APIRouter(prefix="/v1")
 compat_router = APIRouter()
+admin_router = APIRouter(prefix="/admin", tags=["operations"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown id, or no anime by that title."}
@@ -326,3 +328,16 @@ def recommend_compat(request: CompatRequest, served: ServedDep, users: UsersDep)
         for rec in page.items
     ]
     return CompatResponse(user_input=user_input, watched=watched, recommendations=recommendations)
+
+
+@admin_router.post(
+    "/reload",
+    response_model=Reloaded,
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 503: {"model": Problem}},
+    summary="Serve the registry's current champion now",
+)
+def reload_champion(request: Request, api_key: AdminKey) -> Reloaded:
+    """Load the `champion` and swap it in atomically (requests in flight finish on the old
+    model). Needs OTAKU_API_KEY to be configured and sent as X-API-Key."""
+    before, after = request.app.state.watcher.reload(force=True)
+    return Reloaded(previous_registry_version=before, registry_version=after)

@@ -312,3 +312,10 @@ class RatingStored(BaseModel):
     anime_id: int
     rating: int
     created: bool = Field(description="True when the user had not rated this anime before.")
+
+
+class Reloaded(BaseModel):
+    """The champion before and after a reload."""
+
+    previous_registry_version: str | None
+    registry_version: str | None

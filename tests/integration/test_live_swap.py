@@ -1,0 +1,89 @@
+"""A new champion is picked up without downtime: forced by POST /admin/reload and found by
+polling the registry alias, while requests keep coming; none fails."""
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from otaku.config import Settings
+from otaku.data.files import DataSources
+from otaku.jobs.train import train_bundle
+from otaku.pipeline.training import TrainConfig
+from otaku.service.app import create_app
+from otaku.storage.registry import promote
+from tests.integration.conftest import BackgroundServer
+
+pytestmark = pytest.mark.integration
+KEY = {"X-API-Key": "k"}
+
+
+@pytest.fixture(scope="module")
+def two_versions(
+    real_subset: DataSources, quick_config: TrainConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    home = tmp_path_factory.mktemp("swap-home")
+    settings = Settings(home=home, api_key="k", warm_users=0, reload_poll_seconds=0.5)
+    train_bundle(settings, real_subset, quick_config, with_text=False)  # version 1, champion
+    train_bundle(settings, real_subset, quick_config, with_text=False)  # version 2
+    return settings
+
+
+def _hammer(url: str, stop: threading.Event, statuses: list[int], versions: set[str]) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set():
+            response = client.post("/v1/recommendations", json={"preferences": {"Action": 1}})
+            statuses.append(response.status_code)
+            versions.add(response.json().get("model_version", "?"))
+
+
+def _registry_version(url: str) -> str:
+    return str(httpx.get(f"{url}/v1/model", timeout=30).json()["registry_version"])
+
+
+def test_swaps_under_load_without_a_failed_request(two_versions: Settings) -> None:
+    settings = two_versions
+    app = create_app(settings)
+    with BackgroundServer(app) as server:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.url}/readyz", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "the champion never loaded"
+            time.sleep(0.2)
+        assert _registry_version(server.url) == "1"
+        stop = threading.Event()
+        statuses: list[int] = []
+        versions: set[str] = set()
+        workers = [
+            threading.Thread(target=_hammer, args=(server.url, stop, statuses, versions))
+            for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(1)
+            promote(settings, "2")
+            reloaded = httpx.post(f"{server.url}/admin/reload", headers=KEY, timeout=120)
+            assert reloaded.json() == {"previous_registry_version": "1", "registry_version": "2"}
+            time.sleep(1)
+            promote(settings, "1")  # no call this time: the poller notices the alias moved
+            deadline = time.monotonic() + 60
+            while _registry_version(server.url) != "1":
+                assert time.monotonic() < deadline, "the poller did not pick up the champion"
+                time.sleep(0.2)
+            time.sleep(1)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=60)
+    assert statuses and set(statuses) == {200}
+    assert len(versions) == 2  # answers came from both models, none failed in between
+
+
+def test_reload_needs_the_admin_key(two_versions: Settings) -> None:
+    app = create_app(two_versions)
+    with BackgroundServer(app) as server:
+        assert httpx.post(f"{server.url}/admin/reload", timeout=30).status_code == 401
+    open_settings = Settings(home=two_versions.home, warm_users=0, reload_poll_seconds=0)
+    with BackgroundServer(create_app(open_settings)) as server:
+        assert httpx.post(f"{server.url}/admin/reload", headers=KEY, timeout=30).status_code == 403
