@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -243,6 +244,19 @@ def retrain(
     )
     verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
     console.print(f"{verdict}: {result.reason}")
+
+
+@app.command()
+def scheduler() -> None:
+    """Run simulate-users daily at 21:50 UTC and retrain weekly (Sundays 22:30 UTC)."""
+    from otaku.jobs.scheduler import JOBS, run_forever
+
+    _configure_logging()
+    for job in JOBS:
+        console.print(
+            f"{job.name}: `{' '.join(job.command)}`, next at {job.next_run(datetime.now(UTC))}"
+        )
+    run_forever()
 
 
 @app.command()

@@ -1,0 +1,35 @@
+"""Airflow DAGs running the same commands as `otaku scheduler`: daily arrivals of new users
+at 21:50 UTC and a weekly retrain (Sundays 22:30 UTC). The workers need the `otaku` package
+installed (the project's Docker image) and the same OTAKU_* environment as the service."""
+
+from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+
+DEFAULTS = {"owner": "otaku", "retries": 1, "retry_delay": timedelta(minutes=10)}
+
+with DAG(
+    dag_id="otaku_simulate_users",
+    description="New users arrive from the future-user pool",
+    schedule="50 21 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=DEFAULTS,
+    tags=["otaku"],
+) as simulate_users:
+    BashOperator(task_id="simulate_users", bash_command="otaku simulate-users")
+
+with DAG(
+    dag_id="otaku_retrain",
+    description="Train a challenger on the database; promote it by the champion/challenger rule",
+    schedule="30 22 * * 0",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULTS,
+    tags=["otaku"],
+) as retrain:
+    BashOperator(
+        task_id="retrain", bash_command="otaku retrain", execution_timeout=timedelta(hours=3)
+    )
