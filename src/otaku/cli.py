@@ -391,18 +391,25 @@ def up(
     ] = False,
     port: Annotated[int | None, typer.Option(help="API port (default OTAKU_API_PORT).")] = None,
 ) -> None:
-    """Train when the registry has no champion (your data, else the demo), then serve the API."""
+    """Load the data into an empty database (your data, else the demo), train on it when the
+    registry has no champion, then serve the API."""
+    from otaku.storage.database import Database
+    from otaku.storage.models import Anime
     from otaku.storage.registry import champion_version
+    from otaku.storage.repository import Repository
 
     settings = get_settings()
+    directory = data or settings.data_dir
+    demo = directory is None
+    label = "the demo dataset (simulated users)" if demo else str(directory)
+    with Database.from_settings(settings).transaction() as session:
+        empty = Repository(session).count(Anime) == 0
+    if empty:
+        console.print(f"empty database: loading {label}")
+        data_load(data=directory, demo=demo)
     if champion_version(settings) is None:
-        directory = data or settings.data_dir
-        demo = directory is None
-        console.print(
-            "no champion model yet: training on "
-            + ("the demo dataset (simulated users)" if demo else str(directory))
-        )
-        train(data=directory, demo=demo, quick=quick or demo)
+        console.print(f"no champion model yet: training on the database ({label})")
+        retrain(quick=quick or demo)
     serve(port=port)
 
 
