@@ -59,6 +59,7 @@ def test_retrain_compares_logs_and_promotes_by_the_rule(
 
     client = MlflowClient(loaded_settings.tracking_uri)
     version = client.get_model_version(loaded_settings.registered_model, second.registered_version)
+    assert version.run_id is not None
     run = client.get_run(version.run_id)
     assert "retrain.p_value" in run.data.metrics
     assert run.data.tags["data_hash"] == second.bundle.metadata["data_hash"]
