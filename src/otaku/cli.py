@@ -161,7 +161,8 @@ def data_load(
         sources = _sources(data, anime, synopses, ratings, demo, demo_users, settings.seed)
         dataset = sources.load()
         database = Database.from_settings(settings)
-        outcome = load_dataset(database, dataset, pool_share, settings.seed)
+        origin = "demo" if sources.is_demo else "dataset"  # demo users are simulated
+        outcome = load_dataset(database, dataset, pool_share, settings.seed, origin)
     except (DataValidationError, MissingDataError, ValueError) as error:
         _fail(error)
         return

@@ -135,7 +135,9 @@ def _preference_rows(data: Dataset, users: np.ndarray) -> list[dict[str, Any]]:
     ]
 
 
-def load_dataset(database: Database, data: Dataset, pool_share: float, seed: int) -> LoadOutcome:
+def load_dataset(
+    database: Database, data: Dataset, pool_share: float, seed: int, origin: str = "dataset"
+) -> LoadOutcome:
     """Write ``data`` into the database in one transaction (all of it, or nothing)."""
     if not 0.0 <= pool_share < 1.0:
         raise ValueError(f"pool share must be in [0, 1), got {pool_share}")

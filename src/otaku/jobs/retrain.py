@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sqlalchemy import select
 
 from otaku.columns import Columns
 from otaku.config import Settings
@@ -35,6 +36,7 @@ from otaku.pipeline.engine import Engine, NewUser
 from otaku.pipeline.seed import LIKED_THRESHOLD
 from otaku.pipeline.training import TrainConfig, fit_all
 from otaku.storage.database import Database
+from otaku.storage.models import User
 from otaku.storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -256,11 +258,15 @@ def retrain(
 
     started = time.perf_counter()
     data = snapshot_dataset(database)
+    with database.transaction() as session:
+        simulated = session.scalar(select(User.user_id).where(User.origin == "demo").limit(1))
     held, split = fixed_split(data, settings.seed)
     training = data.subset(~held)
     text = compute_text_embeddings(training, settings, with_text)
     models = fit_all(training, config, text)
-    metadata = build_snapshot_metadata(data, "database snapshot", config, models, text, settings)
+    label = "database snapshot" + (" (simulated demo users)" if simulated is not None else "")
+    metadata = build_snapshot_metadata(data, label, config, models, text, settings)
+    metadata["simulated"] = simulated is not None
     challenger = Bundle(models, metadata)
     current = champion_version(settings)
     champion = load_registered(settings, current) if current is not None else None
