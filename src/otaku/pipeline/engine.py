@@ -257,23 +257,21 @@ class Engine:
     def profile_from_ratings(self, user_id: int, ratings: Mapping[int, int]) -> Profile:
         """A user's profile from their current ratings (anime id → rating): the trained one
         when nothing changed since training, else folded in from those ratings."""
-        known = {
-            anime_id: r
-            for anime_id, r in ratings.items()
-            if self.parts.state.items.position(anime_id) >= 0
-        }
+        positions = self.parts.state.items
+        items = np.array([positions.position(a) for a in ratings], dtype=np.int64)
+        values = np.fromiter(ratings.values(), dtype=np.float32, count=len(ratings))
+        known = items >= 0  # anime added after training are not the model's to use
+        items, values = items[known], values[known]
+        order = np.argsort(items, kind="stable")
+        items, values = items[order], values[order]
         if self.parts.state.users.position(user_id) >= 0:
             trained = self.known_profile(user_id)
-            history = dict(
-                zip(
-                    self.table.anime_ids[trained.rated_items].tolist(),
-                    trained.ratings.tolist(),
-                    strict=True,
-                )
-            )
-            if history == {a: float(r) for a, r in known.items()}:
+            if np.array_equal(trained.rated_items, items) and np.array_equal(
+                trained.ratings, values
+            ):
                 return trained
-        return self.new_profile(NewUser(ratings=known))
+        anime_ids = self.table.anime_ids[items].tolist()
+        return self.new_profile(NewUser(ratings=dict(zip(anime_ids, values.tolist(), strict=True))))
 
     def _check_ratings(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
         items, values = [], []

@@ -9,14 +9,20 @@ writes fail with :class:`DatabaseUnavailableError` (503): nothing is half-writte
 import logging
 
 import numpy as np
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from otaku.features.user import features_from_history
 from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
 from otaku.storage.database import Database
+from otaku.storage.models import Rating, User
 from otaku.storage.repository import Repository
 
 log = logging.getLogger(__name__)
+
+
+_RATINGS_OF = select(Rating.anime_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
+_USER = select(User.user_id).where(User.user_id == bindparam("user_id"))
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -47,16 +53,24 @@ class UserDirectory:
         """The user's current profile; unknown everywhere → :class:`UnknownUserError`."""
         if self.database is not None:
             try:
-                with self.database.transaction() as session:
-                    repo = Repository(session)
-                    exists = repo.user_exists(user_id)
-                    ratings = dict(repo.user_ratings(user_id)) if exists else None
+                ratings = self._current_ratings(user_id)
             except OperationalError as error:
                 log.warning("database unreachable, answering from the model: %s", error)
                 return engine.known_profile(user_id)
             if ratings is not None:
                 return engine.profile_from_ratings(user_id, ratings)
         return engine.known_profile(user_id)
+
+    def _current_ratings(self, user_id: int) -> dict[int, int] | None:
+        """The user's ratings (None when the user is not in the database): one query on the
+        request path, a second only for a user without ratings."""
+        assert self.database is not None
+        with self.database.engine.connect() as connection:
+            rows = connection.execute(_RATINGS_OF, {"user_id": user_id}).all()
+            if rows:
+                return {int(anime_id): int(rating) for anime_id, rating in rows}
+            exists = connection.execute(_USER, {"user_id": user_id}).first() is not None
+        return {} if exists else None
 
     def create(self, user_id: int | None) -> int:
         """Create a user (a fresh id when none is given)."""
