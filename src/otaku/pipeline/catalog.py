@@ -108,9 +108,13 @@ class ItemTable:
             adult=adult,
         )
 
+    @cached_property
+    def _genre_tuples(self) -> list[tuple[str, ...]]:
+        return [tuple(self.genre_names[g] for g in np.flatnonzero(row)) for row in self.genres]
+
     def genres_of(self, item: int) -> tuple[str, ...]:
         """Genre names of one item."""
-        return tuple(self.genre_names[g] for g in np.flatnonzero(self.genres[item]))
+        return self._genre_tuples[item]
 
     def info(self, item: int) -> AnimeInfo:
         """The description of one item (internal index)."""

@@ -152,6 +152,7 @@ class Engine:
         self.parts = parts
         self.table = ItemTable.build(parts.catalog, parts.genres, parts.item_genres, parts.synopses)
         self.titles = TitleIndex(self.table)
+        _ = self.table.genres_of(0)  # per-item genre tuples built now, not by a request
         self.item_vectors = parts.item_vectors
         _ = parts.item_numbers  # derived arrays built now, not by the first request
         self.unit_vectors = normalise_rows(self.item_vectors)

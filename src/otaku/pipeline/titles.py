@@ -1,6 +1,7 @@
 """Finding an anime by title: exact (case- and accent-insensitive; romaji, English or Japanese
 name), else the best Jaro-Winkler match above a threshold, else "did you mean" suggestions."""
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -59,6 +60,9 @@ class TitleIndex:
                     owners.append(item)
         self._names = names
         self._normalised = [normalise_title(name) for name in names]
+        self._joined = "\n".join(self._normalised)
+        lengths = np.array([len(name) + 1 for name in self._normalised], dtype=np.int64)
+        self._line_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self._owners = np.asarray(owners, dtype=np.int64)
         # Exact lookup: the first name wins, romaji names first, then the most popular anime.
         popularity = np.nan_to_num(table.members, nan=0.0)
@@ -105,7 +109,7 @@ class TitleIndex:
         key = normalise_title(query)
         if not key:
             return []
-        containing = [i for i, name in enumerate(self._normalised) if key in name]
+        containing = self._containing(key)
         containing.sort(
             key=lambda i: (self._normalised[i] != key, -self._popularity[self._owners[i]])
         )
@@ -119,6 +123,17 @@ class TitleIndex:
         )
         matches += [self._match(position, key, exact=False) for _, _, position in close]
         return _distinct_items(matches)[:limit]
+
+    def _containing(self, key: str) -> list[int]:
+        """Positions of the names containing ``key``: one regex scan of all names joined,
+        in C, instead of a Python loop over every name."""
+        if "\n" in key:
+            return []
+        hits = {
+            int(np.searchsorted(self._line_starts, found.start(), side="right")) - 1
+            for found in re.finditer(re.escape(key), self._joined)
+        }
+        return sorted(hits)
 
     def _match(self, position: int, key: str, exact: bool) -> TitleMatch:
         similarity = (

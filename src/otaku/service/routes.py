@@ -221,14 +221,8 @@ def similar_by_title(
     page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
     metrics.observe_stages("similar", page.timings)
     base = RecommendationPage.of(page, query.k, engine.version)
-    return _json(
-        SimilarPage(
-            **base.model_dump(),
-            query=AnimeSummary.of(engine.anime(anime_id)),
-            matched_name=match.matched_name,
-            exact_match=match.exact,
-        )
-    )
+    query_anime = AnimeSummary.of(engine.anime(anime_id))
+    return _json(SimilarPage.around(base, query_anime, match.matched_name, match.exact))
 
 
 @router.get(
@@ -256,7 +250,7 @@ def similar_anime(
     page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
     metrics.observe_stages("similar", page.timings)
     base = RecommendationPage.of(page, query.k, engine.version)
-    return _json(SimilarPage(**base.model_dump(), query=AnimeSummary.of(engine.anime(anime_id))))
+    return _json(SimilarPage.around(base, AnimeSummary.of(engine.anime(anime_id))))
 
 
 @router.get("/genres", response_model=GenreList, summary="Genres the model knows")

@@ -35,8 +35,8 @@ class AnimeSummary(BaseModel):
 
     @classmethod
     def of(cls, info: AnimeInfo) -> "AnimeSummary":
-        """From the engine's description."""
-        return cls(
+        """From the engine's description (already typed: no validation on the hot path)."""
+        return cls.model_construct(
             anime_id=info.anime_id,
             name=info.name,
             english_name=info.english_name,
@@ -59,8 +59,8 @@ class AnimeDetail(AnimeSummary):
     @classmethod
     def of(cls, info: AnimeInfo) -> "AnimeDetail":
         """From the engine's description."""
-        return cls(
-            **AnimeSummary.of(info).model_dump(),
+        return cls.model_construct(
+            **dict(AnimeSummary.of(info)),
             japanese_name=info.japanese_name,
             age_rating=info.age_rating,
             synopsis=info.synopsis,
@@ -89,7 +89,7 @@ class RecommendationPage(BaseModel):
     @classmethod
     def of(cls, page: Page, k: int, model_version: str) -> "RecommendationPage":
         """From an engine page."""
-        return cls(
+        return cls.model_construct(
             strategy=page.strategy,
             model_version=model_version,
             offset=page.offset,
@@ -99,7 +99,7 @@ class RecommendationPage(BaseModel):
 
 
 def _item(rank: int, recommended: Recommended) -> RecommendationItem:
-    return RecommendationItem(
+    return RecommendationItem.model_construct(
         rank=rank,
         anime=AnimeSummary.of(recommended.anime),
         predicted_rating=round(recommended.predicted_rating, 3),
@@ -110,6 +110,19 @@ def _item(rank: int, recommended: Recommended) -> RecommendationItem:
 
 class SimilarPage(RecommendationPage):
     """Anime similar to one anime."""
+
+    @classmethod
+    def around(
+        cls,
+        base: RecommendationPage,
+        query: AnimeSummary,
+        matched_name: str | None = None,
+        exact_match: bool | None = None,
+    ) -> "SimilarPage":
+        """A page of similar anime around its query anime."""
+        return cls.model_construct(
+            **dict(base), query=query, matched_name=matched_name, exact_match=exact_match
+        )
 
     query: AnimeSummary
     matched_name: str | None = Field(
