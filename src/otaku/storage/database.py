@@ -4,6 +4,7 @@ SQLite file by default (``<OTAKU_HOME>/otaku.db``); PostgreSQL with ``OTAKU_DATA
 (e.g. ``postgresql+psycopg://user@host:5432/otaku``).
 """
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from otaku.config import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Alembic's `op` and `context` are process-wide proxies: two migrations in two threads at once
+# (ours, and MLflow's when it opens a new SQLite registry) corrupt each other. Both take this.
+ALEMBIC_LOCK = threading.RLock()
 
 
 def database_url(settings: Settings) -> str:
@@ -50,7 +54,7 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with ALEMBIC_LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from otaku.config import Settings
 from otaku.pipeline.bundle import Bundle
+from otaku.storage.database import ALEMBIC_LOCK
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
@@ -29,8 +30,13 @@ def _client(settings: Settings) -> Any:
     from mlflow.tracking import MlflowClient
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    return MlflowClient(tracking_uri=settings.tracking_uri)
+    # Opening an MLflow SQLite store may run MLflow's Alembic migrations: never at the same
+    # time as ours (see ALEMBIC_LOCK). Both stores are opened here, inside the lock.
+    with ALEMBIC_LOCK:
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client.search_registered_models(max_results=1)
+    return client
 
 
 def _experiment_id(client: Any, settings: Settings) -> str:
