@@ -37,7 +37,8 @@ def _text(catalog: pd.DataFrame, column: str) -> list[str | None]:
     return [value if isinstance(value, str) and value else None for value in catalog[column]]
 
 
-def _numbers(catalog: pd.DataFrame, column: str) -> np.ndarray:
+def catalog_numbers(catalog: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric catalog column as float32 (NaN where missing, all NaN when absent)."""
     if column not in catalog.columns:
         return np.full(len(catalog), np.nan, dtype=np.float32)
     return catalog[column].to_numpy(dtype=np.float32, na_value=np.nan)
@@ -100,10 +101,10 @@ class ItemTable:
             age_ratings=age_ratings,
             genre_names=list(genre_names),
             genres=genres,
-            mal_scores=_numbers(catalog, Columns.score),
-            episodes=_numbers(catalog, Columns.episodes),
-            members=_numbers(catalog, Columns.members),
-            start_years=_numbers(catalog, Columns.start_year),
+            mal_scores=catalog_numbers(catalog, Columns.score),
+            episodes=catalog_numbers(catalog, Columns.episodes),
+            members=catalog_numbers(catalog, Columns.members),
+            start_years=catalog_numbers(catalog, Columns.start_year),
             synopses=[text if isinstance(text, str) and text else None for text in texts],
             adult=adult,
         )

@@ -27,6 +27,7 @@ from otaku.models.baselines import (
 )
 from otaku.models.lightfm import LightFMConfig, LightFMRecommender
 from otaku.models.rating import RatingModel, RatingModelConfig
+from otaku.pipeline.catalog import catalog_numbers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,12 +88,9 @@ class Components:
     def item_numbers(self) -> np.ndarray:
         """Per-item numbers the ranker reads: MAL score, log members, start year, episodes,
         smoothed mean rating, log rating count (NaN where the catalog has no value)."""
-        catalog = self.catalog
 
         def column(name: str) -> np.ndarray:
-            if name in catalog.columns:
-                return catalog[name].to_numpy(dtype=np.float32, na_value=np.nan)
-            return np.full(len(catalog), np.nan, dtype=np.float32)
+            return catalog_numbers(self.catalog, name)
 
         return np.column_stack(
             [

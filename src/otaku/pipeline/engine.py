@@ -8,7 +8,7 @@ numpy work plus LightGBM on a few hundred candidate rows. No pandas on the reque
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -490,10 +490,9 @@ class Engine:
         strategy: Strategy = "default",
     ) -> Page:
         """Recommendations for a known user (never anything they rated)."""
-        watch = _Stopwatch()
-        with watch.stage("profile"):
-            profile = self.known_profile(user_id)
-        return self._recommend(profile, strategy, k, offset, item_filter or ItemFilter(), watch)
+        return self._recommend_timed(
+            lambda: self.known_profile(user_id), k, offset, item_filter, strategy
+        )
 
     def recommend_for_profile(
         self,
@@ -504,9 +503,20 @@ class Engine:
         strategy: Strategy = "default",
     ) -> Page:
         """Recommendations for a profile built elsewhere (a user's current ratings)."""
-        return self._recommend(
-            profile, strategy, k, offset, item_filter or ItemFilter(), _Stopwatch()
-        )
+        return self._recommend_timed(lambda: profile, k, offset, item_filter, strategy)
+
+    def _recommend_timed(
+        self,
+        build_profile: Callable[[], Profile],
+        k: int,
+        offset: int,
+        item_filter: ItemFilter | None,
+        strategy: Strategy,
+    ) -> Page:
+        watch = _Stopwatch()
+        with watch.stage("profile"):
+            profile = build_profile()
+        return self._recommend(profile, strategy, k, offset, item_filter or ItemFilter(), watch)
 
     def recommend_for_new_user(
         self,
@@ -517,10 +527,9 @@ class Engine:
         strategy: Strategy = "default",
     ) -> Page:
         """Recommendations for a new user: no preferences, genre weights, and/or ratings."""
-        watch = _Stopwatch()
-        with watch.stage("profile"):
-            profile = self.new_profile(user)
-        return self._recommend(profile, strategy, k, offset, item_filter or ItemFilter(), watch)
+        return self._recommend_timed(
+            lambda: self.new_profile(user), k, offset, item_filter, strategy
+        )
 
     def similar(
         self, anime_id: int, k: int = 10, offset: int = 0, item_filter: ItemFilter | None = None

@@ -7,6 +7,8 @@ writes fail with :class:`DatabaseUnavailableError` (503): nothing is half-writte
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from sqlalchemy import bindparam, select
@@ -72,47 +74,45 @@ class UserDirectory:
             exists = connection.execute(_USER, {"user_id": user_id}).first() is not None
         return {} if exists else None
 
+    @contextmanager
+    def _write(self) -> Iterator[Repository]:
+        """One write transaction; an unreachable database becomes DatabaseUnavailableError."""
+        try:
+            with self._require_database().transaction() as session:
+                yield Repository(session)
+        except OperationalError as error:
+            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+
     def create(self, user_id: int | None) -> int:
         """Create a user (a fresh id when none is given)."""
         try:
-            with self._require_database().transaction() as session:
-                repo = Repository(session)
+            with self._write() as repo:
                 chosen = repo.next_user_id() if user_id is None else user_id
                 if repo.user_exists(chosen):
                     raise UserExistsError(f"user {chosen} already exists")
                 repo.add_user(chosen, "api")
                 return chosen
-        except OperationalError as error:
-            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
         except IntegrityError as error:  # created concurrently, or held in the future pool
             raise UserExistsError(f"user {user_id} already exists") from error
 
     def rate(self, engine: Engine, user_id: int, anime_id: int, rating: int) -> bool:
         """Add or change a rating and refresh the user's features; True when it was new."""
         engine.item_of(anime_id)  # UnknownAnimeError for anime outside the model's catalog
-        try:
-            with self._require_database().transaction() as session:
-                repo = Repository(session)
-                self._check_user(repo, user_id)
-                if not repo.anime_exists(anime_id):
-                    raise UnknownAnimeError(anime_id)
-                created = repo.set_rating(user_id, anime_id, rating)
-                self._refresh_features(repo, engine, user_id)
-                return created
-        except OperationalError as error:
-            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+        with self._write() as repo:
+            self._check_user(repo, user_id)
+            if not repo.anime_exists(anime_id):
+                raise UnknownAnimeError(anime_id)
+            created = repo.set_rating(user_id, anime_id, rating)
+            self._refresh_features(repo, engine, user_id)
+            return created
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
         """Delete a rating and refresh the user's features."""
-        try:
-            with self._require_database().transaction() as session:
-                repo = Repository(session)
-                self._check_user(repo, user_id)
-                if not repo.delete_rating(user_id, anime_id):
-                    raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
-                self._refresh_features(repo, engine, user_id)
-        except OperationalError as error:
-            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+        with self._write() as repo:
+            self._check_user(repo, user_id)
+            if not repo.delete_rating(user_id, anime_id):
+                raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
+            self._refresh_features(repo, engine, user_id)
 
     @staticmethod
     def _check_user(repo: Repository, user_id: int) -> None:
