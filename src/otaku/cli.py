@@ -1,6 +1,8 @@
 """The `otaku` command line."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -385,6 +387,28 @@ def serve(
 
 
 @app.command()
+def ui(
+    host: Annotated[str | None, typer.Option(help="Interface (default OTAKU_UI_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default OTAKU_UI_PORT).")] = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="The REST API (default OTAKU_UI_API_URL).")
+    ] = None,
+) -> None:
+    """Start the web UI; it talks only to the REST API."""
+    import uvicorn
+
+    from otaku.ui.app import create_ui
+
+    settings = get_settings()
+    if api_url:
+        settings = settings.model_copy(update={"ui_api_url": api_url})
+    host = host or settings.ui_host
+    port = port or settings.ui_port
+    console.print(f"UI on http://{host}:{port}  (API: {settings.resolved_ui_api_url})")
+    uvicorn.run(create_ui(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def up(
     data: DataDir = None,
     quick: Annotated[
@@ -393,7 +417,7 @@ def up(
     port: Annotated[int | None, typer.Option(help="API port (default OTAKU_API_PORT).")] = None,
 ) -> None:
     """Load the data into an empty database (your data, else the demo), train on it when the
-    registry has no champion, then serve the API."""
+    registry has no champion, then serve the API and the web UI."""
     from otaku.storage.database import Database
     from otaku.storage.models import Anime
     from otaku.storage.registry import champion_version
@@ -411,7 +435,31 @@ def up(
     if champion_version(settings) is None:
         console.print(f"no champion model yet: training on the database ({label})")
         retrain(quick=quick or demo)
-    serve(port=port)
+    with _ui_process(settings, port):
+        serve(port=port)
+
+
+@contextmanager
+def _ui_process(settings: Settings, api_port: int | None) -> Iterator[None]:
+    """``otaku ui`` as a child process for as long as the API runs."""
+    import os
+    import subprocess
+    import sys
+
+    environment = dict(os.environ)
+    if api_port is not None and not settings.ui_api_url:
+        environment["OTAKU_API_PORT"] = str(api_port)
+    child = subprocess.Popen([sys.executable, "-m", "otaku.cli", "ui"], env=environment)
+    host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
+    console.print(f"[bold]web UI:[/bold] http://{host}:{settings.ui_port}")
+    try:
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,11 +54,25 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 8501
+    ui_api_url: str | None = Field(
+        default=None,
+        description="The REST API the web UI talks to; default http://<api_host>:<api_port>.",
+    )
 
     @property
     def resolved_data_dir(self) -> Path:
         """The data directory, defaulting to ``<home>/data``."""
         return self.data_dir if self.data_dir is not None else self.home / "data"
+
+    @property
+    def resolved_ui_api_url(self) -> str:
+        """The API base URL the web UI calls."""
+        if self.ui_api_url:
+            return self.ui_api_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port}"
 
     @property
     def cache_dir(self) -> Path:
