@@ -190,12 +190,16 @@ def simulate_users(
     high: Annotated[int, typer.Option("--max", help="Most users to move.")] = 25,
 ) -> None:
     """Move 10–25 random (seeded) users from the future-user pool into the live tables."""
+    from otaku.jobs.runs import recorded_run
     from otaku.jobs.simulate import simulate_arrivals
     from otaku.storage.database import Database
 
     settings = get_settings()
+    database = Database.from_settings(settings)
     try:
-        outcome = simulate_arrivals(Database.from_settings(settings), settings.seed, low, high)
+        with recorded_run(database, "simulate-users") as run:
+            outcome = simulate_arrivals(database, settings.seed, low, high)
+            run.detail = f"{len(outcome.user_ids)} users, {outcome.ratings} ratings"
     except ValueError as error:
         _fail(error)
         return
@@ -215,18 +219,23 @@ def retrain(
 ) -> None:
     """Train a challenger on the database, compare it with the champion, promote or keep."""
     from otaku.jobs.retrain import retrain as run_retrain
+    from otaku.jobs.runs import recorded_run
     from otaku.storage.database import Database
 
     _configure_logging()
     settings = get_settings()
+    database = Database.from_settings(settings)
     try:
-        outcome = run_retrain(
-            settings,
-            Database.from_settings(settings),
-            _config(quick, settings.seed),
-            with_text=not no_text,
-            ndcg_margin=ndcg_margin,
-        )
+        with recorded_run(database, "retrain") as run:
+            outcome = run_retrain(
+                settings,
+                database,
+                _config(quick, settings.seed),
+                with_text=not no_text,
+                ndcg_margin=ndcg_margin,
+            )
+            run.outcome = "promoted" if outcome.comparison.promote else "kept"
+            run.detail = f"version {outcome.registered_version}: {outcome.comparison.reason}"
     except ValueError as error:
         _fail(error)
         return

@@ -15,6 +15,7 @@ from otaku.config import Settings
 from otaku.data.files import DataSources
 from otaku.jobs.load import load_dataset
 from otaku.jobs.retrain import retrain
+from otaku.jobs.runs import run_summaries
 from otaku.pipeline.training import TrainConfig
 from otaku.storage.database import Database
 from otaku.storage.registry import champion_version
@@ -90,3 +91,7 @@ def test_a_killed_retrain_leaves_the_champion_and_registry_alone(
     process.wait(timeout=30)
     assert champion_version(loaded_settings) == first.registered_version
     assert _versions(loaded_settings) == versions
+    # the run's record says it started and never finished (the operator's "running" alert)
+    assert [(s.job, s.outcome, s.runs) for s in run_summaries(database)] == [
+        ("retrain", "running", 1)
+    ]

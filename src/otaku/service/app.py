@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from otaku.config import Settings, get_settings
+from otaku.jobs.runs import run_summaries
 from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
 from otaku.pipeline.filters import InvalidInputError
 from otaku.pipeline.titles import TitleNotFoundError
@@ -290,6 +291,7 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     app.state.holder = ModelHolder()
     database = Database(create_db_engine(database_url(settings)))
     app.state.users = UserDirectory(database)
+    metrics.watch_job_runs(lambda: run_summaries(database))
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     _install_error_handlers(app)
     _install_operational_routes(app)

@@ -1,10 +1,19 @@
 """Every Prometheus metric of the service, defined once. Each app owns a registry, so two apps
 in one process (tests) never share counters."""
 
-from collections.abc import Mapping
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from otaku.jobs.runs import RunSummary
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (
     0.001,
@@ -90,3 +99,55 @@ class ServiceMetrics:
         self.model.info({key: str(value) for key, value in labels.items()})
         self.model_trained.set(trained_at)
         self.model_loaded.set(loaded_at)
+
+    def watch_job_runs(self, read: Callable[[], Sequence[RunSummary]]) -> None:
+        """Export the database's record of batch-job runs (retrain outcomes among them)."""
+        self.registry.register(JobRunsCollector(read))
+
+
+class JobRunsCollector(Collector):
+    """``otaku_job_runs`` and ``otaku_job_last_run_timestamp_seconds`` by job and outcome,
+    read from the database at most every ``max_age_seconds``; when the database cannot be
+    read, the last values are exported (a scrape never fails because of it)."""
+
+    def __init__(self, read: Callable[[], Sequence[RunSummary]], max_age_seconds: float = 15.0):
+        self._read = read
+        self._max_age = max_age_seconds
+        self._lock = threading.Lock()
+        self._summaries: Sequence[RunSummary] = ()
+        self._read_at = float("-inf")
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric families (without reading the database)."""
+        yield from self._families(())
+
+    def collect(self) -> Iterator[Metric]:
+        """The current counts."""
+        with self._lock:
+            if time.monotonic() - self._read_at > self._max_age:
+                try:
+                    self._summaries = self._read()
+                except Exception as error:  # a scrape must not fail: keep the last values
+                    log.warning("job runs not readable: %s", error)
+                self._read_at = time.monotonic()
+            summaries = self._summaries
+        yield from self._families(summaries)
+
+    @staticmethod
+    def _families(summaries: Sequence[RunSummary]) -> Iterator[Metric]:
+        runs = GaugeMetricFamily(
+            "otaku_job_runs",
+            "Batch-job runs recorded in the database, by job and outcome "
+            "(retrain: promoted, kept, failed; running = started and not finished).",
+            labels=["job", "outcome"],
+        )
+        last = GaugeMetricFamily(
+            "otaku_job_last_run_timestamp_seconds",
+            "When the last run of a job with that outcome started (Unix time).",
+            labels=["job", "outcome"],
+        )
+        for summary in summaries:
+            runs.add_metric([summary.job, summary.outcome], summary.runs)
+            last.add_metric([summary.job, summary.outcome], summary.last_started.timestamp())
+        yield runs
+        yield last

@@ -114,3 +114,16 @@ class FutureRating(Base):
         BigInteger, ForeignKey("anime.anime_id"), primary_key=True
     )
     rating: Mapped[int] = mapped_column(SmallInteger)
+
+
+class JobRun(Base):
+    """One run of a batch job (simulate-users, retrain): when, and how it ended."""
+
+    __tablename__ = "job_runs"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(32))  # running, done, promoted, kept, failed
+    detail: Mapped[str | None] = mapped_column(Text)
