@@ -418,15 +418,9 @@ def ui(
 
 
 @app.command()
-def up(
-    data: DataDir = None,
-    quick: Annotated[
-        bool, typer.Option(help="Small models when training is needed (the demo default).")
-    ] = False,
-    port: Annotated[int | None, typer.Option(help="API port (default OTAKU_API_PORT).")] = None,
-) -> None:
-    """Load the data into an empty database (your data, else the demo), train on it when the
-    registry has no champion, then serve the API and the web UI."""
+def init(data: DataDir = None, quick: Quick = False) -> None:
+    """Load the data into an empty database (your data, else the demo) and train on it when
+    the registry has no champion; does nothing when both are there."""
     from otaku.storage.database import Database
     from otaku.storage.models import Anime
     from otaku.storage.registry import champion_version
@@ -444,7 +438,18 @@ def up(
     if champion_version(settings) is None:
         console.print(f"no champion model yet: training on the database ({label})")
         retrain(quick=quick or demo)
-    with _ui_process(settings, port):
+
+
+@app.command()
+def up(
+    data: DataDir = None,
+    quick: Quick = False,
+    port: Annotated[int | None, typer.Option(help="API port (default OTAKU_API_PORT).")] = None,
+) -> None:
+    """`init` (load an empty database, train when there is no champion), then serve the API
+    and the web UI."""
+    init(data=data, quick=quick)
+    with _ui_process(get_settings(), port):
         serve(port=port)
 
 

