@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run evaluate test lint typecheck unit clean
+.PHONY: setup system-deps run evaluate test lint typecheck unit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install otaku with everything
 
-# The main job: the API on the champion model; trains first when there is none
+# The main job: the API and the web UI on the champion model; trains first when there is none
 # (your data in OTAKU_DATA_DIR, else the demo dataset with quick models).
 run: setup
 	$(BIN)/otaku up
@@ -34,7 +34,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck  ## lint, type-check and run every test
+# Chromium, Prometheus/promtool and docker-compose for the UI and deployment tests (apt).
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: setup system-deps lint typecheck  ## lint, type-check and run every test
 	OTAKU_PROGRESS=0 $(BIN)/pytest
 
 clean:

@@ -3,6 +3,7 @@ hadolint, the Compose specification's JSON schema, ``docker-compose config`` and
 references between the files."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,10 +72,19 @@ def test_compose_matches_the_compose_specification() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _compose_command() -> list[str]:
+    """``docker compose`` (the v2 plugin) when the client has it, else ``docker-compose``."""
+    docker = shutil.which("docker")
+    if docker is not None:
+        plugin = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+        if plugin.returncode == 0:
+            return [docker, "compose"]
+    return [require_tool("docker-compose", "Debian package docker-compose; make test installs it")]
+
+
 def test_docker_compose_config_accepts_the_file() -> None:
-    docker_compose = require_tool("docker-compose", "Debian package docker-compose")
     done = subprocess.run(
-        [docker_compose, "-f", str(COMPOSE), "config", "--quiet"],
+        [*_compose_command(), "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,

@@ -71,7 +71,11 @@ def site(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = require_tool("chromium", "Debian package chromium; make test installs it")
+    # OTAKU_CHROMIUM: another Chromium-based browser (GitHub's runners have google-chrome)
+    chromium = require_tool(
+        os.environ.get("OTAKU_CHROMIUM", "chromium"),
+        "Debian package chromium; make test installs it",
+    )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
