@@ -6,6 +6,9 @@ A missing program skips its tests with the reason, unless ``OTAKU_REQUIRE_TOOLS=
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +22,16 @@ def require_tool(name: str, hint: str) -> str:
     if os.environ.get("OTAKU_REQUIRE_TOOLS") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def run_checker(program: str, *arguments: str, cwd: Path | None = None) -> None:
+    """Run a checking program installed in this virtual environment by the dev extra
+    (hadolint, check-jsonschema); fails the test with its output when it objects."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / program), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

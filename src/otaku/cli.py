@@ -449,31 +449,35 @@ def up(
     """`init` (load an empty database, train when there is no champion), then serve the API
     and the web UI."""
     init(data=data, quick=quick)
-    with _ui_process(get_settings(), port):
+    with _ui_alongside(get_settings(), port):
         serve(port=port)
 
 
 @contextmanager
-def _ui_process(settings: Settings, api_port: int | None) -> Iterator[None]:
-    """``otaku ui`` as a child process for as long as the API runs."""
-    import os
-    import subprocess
-    import sys
+def _ui_alongside(settings: Settings, api_port: int | None) -> Iterator[None]:
+    """The web UI in a thread of this process for as long as the API runs (it dies with the
+    process however that ends; in deployments the UI is its own process: ``otaku ui``)."""
+    import threading
 
-    environment = dict(os.environ)
+    import uvicorn
+
+    from otaku.ui.app import create_ui
+
     if api_port is not None and not settings.ui_api_url:
-        environment["OTAKU_API_PORT"] = str(api_port)
-    child = subprocess.Popen([sys.executable, "-m", "otaku.cli", "ui"], env=environment)
+        settings = settings.model_copy(update={"api_port": api_port})
+    config = uvicorn.Config(
+        create_ui(settings), host=settings.ui_host, port=settings.ui_port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="otaku-ui", daemon=True)
+    thread.start()
     host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
     console.print(f"[bold]web UI:[/bold] http://{host}:{settings.ui_port}")
     try:
         yield
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 if __name__ == "__main__":  # pragma: no cover

