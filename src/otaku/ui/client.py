@@ -63,8 +63,12 @@ class ApiClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            reason = f"no answer within {self.timeout_seconds:g} s"
+            raise ApiUnavailableError(self.base_url, reason) from error
         except httpx.TransportError as error:
-            raise ApiUnavailableError(self.base_url, type(error).__name__) from error
+            reason = f"cannot connect ({type(error).__name__})"
+            raise ApiUnavailableError(self.base_url, reason) from error
         if response.status_code >= 500:
             raise ApiUnavailableError(self.base_url, _body(response).get("detail", "server error"))
         if response.status_code >= 400:
