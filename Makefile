@@ -3,16 +3,24 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup system-deps run evaluate test lint typecheck unit clean
+.PHONY: setup setup-dev system-deps run evaluate test lint typecheck unit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,fetch,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,fetch]'
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install otaku with everything
+# The test tools (pytest, ruff, mypy, Playwright, the deployment checkers) on top.
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[train,fetch,dev]'
+	touch $(DEV_STAMP)
+
+setup: $(STAMP)  ## create .venv and install otaku (service, training, data fetching)
+
+setup-dev: $(DEV_STAMP)  ## ... and the test tools
 
 # The main job: the API and the web UI on the champion model; trains first when there is none
 # (your data in OTAKU_DATA_DIR, else the demo dataset with quick models).
@@ -27,18 +35,18 @@ evaluate: setup
 		$(BIN)/otaku evaluate --demo --quick --out reports/demo; \
 	fi
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-typecheck: setup
+typecheck: setup-dev
 	$(BIN)/mypy
 
 # Chromium, Prometheus/promtool and docker-compose for the UI and deployment tests (apt).
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: setup system-deps lint typecheck  ## lint, type-check and run every test
+test: setup-dev system-deps lint typecheck  ## lint, type-check and run every test
 	OTAKU_PROGRESS=0 $(BIN)/pytest
 
 clean:
