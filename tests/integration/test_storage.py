@@ -19,6 +19,7 @@ from otaku.storage.models import (
     User,
     UserPreference,
 )
+from otaku.storage.preferences import store_preferences
 from otaku.storage.repository import Repository
 
 pytestmark = pytest.mark.integration
@@ -35,6 +36,7 @@ def test_migrations_create_every_table_and_are_idempotent(database: Database) ->
     migrate(database.engine)  # a second time changes nothing
     tables = set(inspect(database.engine).get_table_names())
     expected = {"anime", "users", "ratings", "user_preferences", "future_users", "future_ratings"}
+    expected |= {"job_runs"}
     assert expected <= tables
     assert "alembic_version" in tables
 
@@ -143,3 +145,31 @@ def test_arrivals_from_an_empty_pool_move_nobody(
     load_dataset(database, small_dataset, pool_share=0.0, seed=3)
     outcome = simulate_arrivals(database, seed=42)
     assert outcome.user_ids == [] and outcome.ratings == 0
+
+
+def test_stored_preferences_follow_the_database_catalog(
+    database: Database, small_dataset: Dataset
+) -> None:
+    load_dataset(database, small_dataset, pool_share=0.0, seed=1)
+    user = int(small_dataset.ratings[Columns.user_id].iloc[0])
+    with database.transaction() as session:
+        repo = Repository(session)
+        mine = repo.ratings_frame([user])
+        assert set(mine[Columns.user_id]) == {user}
+        stored = session.get(UserPreference, user)
+        assert stored is not None
+        catalog = repo.catalog_frame()[0]
+        expected_vocabulary = sorted({g for genres in catalog[Columns.genres] for g in genres})
+        assert stored.genres == expected_vocabulary
+        genres_of = dict(zip(catalog[Columns.anime_id], catalog[Columns.genres], strict=True))
+        rated = [genres_of[a] for a in mine[Columns.anime_id]]
+        share = {g: sum(g in genres for genres in rated) / len(rated) for g in expected_vocabulary}
+        np.testing.assert_allclose(stored.features[:-1], list(share.values()), atol=1e-6)
+        assert stored.mean_rating == pytest.approx(mine[Columns.rating].mean(), abs=1e-4)
+
+        # replaced, not duplicated; an anime outside the catalog is refused
+        assert store_preferences(repo, mine.head(1)) == 1
+        assert repo.count(UserPreference) == small_dataset.n_users
+        bad = mine.head(1).assign(**{Columns.anime_id: 10**9})
+        with pytest.raises(ValueError, match="not in the catalog"):
+            store_preferences(repo, bad)

@@ -17,8 +17,6 @@ import pandas as pd
 
 from otaku.columns import MAL_NUMERIC_COLUMNS, Columns
 from otaku.data.dataset import Dataset
-from otaku.features.item import genre_matrix, genre_vocabulary
-from otaku.features.user import build_user_features
 from otaku.progress import StepBar, track
 from otaku.storage.database import Database
 from otaku.storage.models import (
@@ -28,9 +26,9 @@ from otaku.storage.models import (
     FutureUser,
     Rating,
     User,
-    UserPreference,
 )
 from otaku.storage.models import utc_now as now
+from otaku.storage.preferences import store_preferences
 from otaku.storage.repository import CHUNK_ROWS, Repository
 
 
@@ -118,23 +116,6 @@ def _insert_frame(repo: Repository, table: type[Base], frame: pd.DataFrame) -> i
         return repo.bulk_insert_frame(table, frame, bar.advance)
 
 
-def _preference_rows(data: Dataset, users: np.ndarray) -> list[dict[str, Any]]:
-    genres = genre_vocabulary(data.catalog)
-    features = build_user_features(data.rating_matrix, genre_matrix(data.catalog, genres))
-    positions = data.users.to_internal(users)
-    stamp = now()
-    return [
-        {
-            "user_id": int(user),
-            "features": [round(float(v), 6) for v in features[position]],
-            "genres": genres,
-            "mean_rating": float(features[position, -1]) * 10.0,
-            "updated_at": stamp,
-        }
-        for user, position in zip(users, positions, strict=True)
-    ]
-
-
 def load_dataset(
     database: Database, data: Dataset, pool_share: float, seed: int, origin: str = "dataset"
 ) -> LoadOutcome:
@@ -164,7 +145,7 @@ def load_dataset(
         added = _insert_frame(repo, Rating, frame[fresh & ~pooled])  # updated_at: now()
         added_future = _insert_frame(repo, FutureRating, frame[fresh & pooled])
         rating_seconds = time.perf_counter() - writing
-        repo.bulk_insert(UserPreference, _preference_rows(data, live_users))
+        store_preferences(repo, frame[fresh & ~pooled])
     return LoadOutcome(
         len(anime),
         len(live_users),

@@ -7,12 +7,11 @@ their ratings and their computed preferences, in one transaction.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 from sqlalchemy import delete, insert, select
 
-from otaku.features.user import build_user_features
 from otaku.storage.database import Database
-from otaku.storage.models import Anime, FutureRating, FutureUser, Rating, User, utc_now
+from otaku.storage.models import FutureRating, FutureUser, Rating, User, utc_now
+from otaku.storage.preferences import store_preferences
 from otaku.storage.repository import Repository
 
 
@@ -23,27 +22,6 @@ class ArrivalOutcome:
     user_ids: list[int]
     ratings: int
     pool_left: int
-
-
-def _genre_vocabulary(repo: Repository) -> tuple[list[str], dict[int, list[str]]]:
-    genres_of = {
-        int(a): list(g) for a, g in repo.session.execute(select(Anime.anime_id, Anime.genres))
-    }
-    return sorted({genre for names in genres_of.values() for genre in names}), genres_of
-
-
-def _store_preferences(repo: Repository, user_ids: list[int]) -> None:
-    vocabulary, genres_of = _genre_vocabulary(repo)
-    position = {genre: i for i, genre in enumerate(vocabulary)}
-    for user_id in user_ids:
-        rated = repo.user_ratings(user_id)
-        item_genres = np.zeros((len(rated), len(vocabulary)), dtype=np.float32)
-        for row, (anime_id, _) in enumerate(rated):
-            for genre in genres_of.get(anime_id, []):
-                item_genres[row, position[genre]] = 1.0
-        ratings = sparse.csr_matrix(np.array([[r for _, r in rated]], dtype=np.float32))
-        features = build_user_features(ratings, item_genres)[0]
-        repo.save_preferences(user_id, features.tolist(), vocabulary, float(features[-1]) * 10)
 
 
 def simulate_arrivals(
@@ -77,7 +55,7 @@ def simulate_arrivals(
                 session.execute(insert(Rating), rows)
             session.execute(delete(FutureRating).where(FutureRating.user_id.in_(chosen)))
             session.execute(delete(FutureUser).where(FutureUser.user_id.in_(chosen)))
-            _store_preferences(repo, chosen)
+            store_preferences(repo, repo.ratings_frame(chosen))
         else:
             moved = []
         return ArrivalOutcome(chosen, len(moved), len(pool) - len(chosen))

@@ -10,14 +10,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numpy as np
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from otaku.features.user import features_from_history
 from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
 from otaku.storage.database import Database
-from otaku.storage.models import Rating, User
+from otaku.storage.models import Rating, User, UserPreference
+from otaku.storage.preferences import store_preferences
 from otaku.storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ class UserDirectory:
             if not repo.anime_exists(anime_id):
                 raise UnknownAnimeError(anime_id)
             created = repo.set_rating(user_id, anime_id, rating)
-            self._refresh_features(repo, engine, user_id)
+            _refresh_preferences(repo, user_id)
             return created
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
@@ -112,22 +111,12 @@ class UserDirectory:
             self._check_user(repo, user_id)
             if not repo.delete_rating(user_id, anime_id):
                 raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
-            self._refresh_features(repo, engine, user_id)
+            _refresh_preferences(repo, user_id)
 
     @staticmethod
     def _check_user(repo: Repository, user_id: int) -> None:
         if not repo.user_exists(user_id):
             raise UnknownUserError(user_id)
-
-    @staticmethod
-    def _refresh_features(repo: Repository, engine: Engine, user_id: int) -> None:
-        positions = engine.parts.state.items
-        rated = [(positions.position(a), r) for a, r in repo.user_ratings(user_id)]
-        rated = [(item, r) for item, r in rated if item >= 0]  # anime the model knows
-        items = np.array([item for item, _ in rated], dtype=np.int64)
-        values = np.array([rating for _, rating in rated], dtype=np.float32)
-        features = features_from_history(items, values, engine.parts.item_genres)
-        repo.save_preferences(user_id, features.tolist(), engine.genres, float(features[-1]) * 10)
 
     def reachable(self) -> bool:
         """Whether the database answers (True when there is none to reach)."""
@@ -139,3 +128,12 @@ class UserDirectory:
             return True
         except OperationalError:
             return False
+
+
+def _refresh_preferences(repo: Repository, user_id: int) -> None:
+    """Store the user's feature vector from their current ratings (none left: removed)."""
+    ratings = repo.ratings_frame([user_id])
+    if ratings.empty:
+        repo.session.execute(delete(UserPreference).where(UserPreference.user_id == user_id))
+    else:
+        store_preferences(repo, ratings)

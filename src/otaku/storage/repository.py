@@ -20,7 +20,6 @@ from otaku.storage.models import (
     FutureUser,
     Rating,
     User,
-    UserPreference,
     utc_now,
 )
 
@@ -57,9 +56,12 @@ class Repository:
         )
         return [(int(anime_id), int(rating)) for anime_id, rating in rows]
 
-    def ratings_frame(self) -> pd.DataFrame:
-        """Every live rating as a frame (user_id, anime_id, rating)."""
-        rows = self.session.execute(select(Rating.user_id, Rating.anime_id, Rating.rating))
+    def ratings_frame(self, user_ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """Every live rating (or those of ``user_ids``) as a frame (user_id, anime_id, rating)."""
+        query = select(Rating.user_id, Rating.anime_id, Rating.rating)
+        if user_ids is not None:
+            query = query.where(Rating.user_id.in_([int(user) for user in user_ids]))
+        rows = self.session.execute(query)
         frame = pd.DataFrame(
             rows.all(), columns=[Columns.user_id, Columns.anime_id, Columns.rating]
         )
@@ -121,27 +123,6 @@ class Repository:
             delete(Rating).where(Rating.user_id == user_id, Rating.anime_id == anime_id)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def save_preferences(
-        self, user_id: int, features: Sequence[float], genres: Sequence[str], mean_rating: float
-    ) -> None:
-        """Store a user's current feature vector."""
-        row = self.session.get(UserPreference, user_id)
-        values = [float(value) for value in features]
-        if row is None:
-            self.session.add(
-                UserPreference(
-                    user_id=user_id,
-                    features=values,
-                    genres=list(genres),
-                    mean_rating=mean_rating,
-                    updated_at=utc_now(),
-                )
-            )
-        else:
-            row.features, row.genres, row.mean_rating = values, list(genres), mean_rating
-            row.updated_at = utc_now()
-        self.session.flush()
 
     # ----- bulk ----------------------------------------------------------------------------
     def bulk_insert(self, table: type[Base], rows: Iterable[dict[str, Any]]) -> int:
