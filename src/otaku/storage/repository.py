@@ -5,7 +5,8 @@ One :class:`Repository` wraps one session (one transaction, see
 when the database is PostgreSQL, and multi-row INSERTs elsewhere.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -152,40 +153,39 @@ class Repository:
                 if progress:
                     progress()
             return len(frame)
-        import psycopg
-
-        names = ", ".join(f'"{name}"' for name in frame.columns)
-        statement = f"COPY {table.__tablename__} ({names}) FROM STDIN WITH (FORMAT csv)"
-        driver = self.session.connection().connection.driver_connection
-        assert driver is not None
-        try:
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for chunk in chunks:
-                    copy.write(chunk.to_csv(header=False, index=False))
-                    if progress:
-                        progress()
-        except psycopg.errors.IntegrityError as error:
-            raise IntegrityError(statement, None, error) from error
+        with self._copy_into(table, [str(name) for name in frame.columns], "csv") as copy:
+            for chunk in chunks:
+                copy.write(chunk.to_csv(header=False, index=False))
+                if progress:
+                    progress()
         return len(frame)
 
     def _copy(self, table: type[Base], rows: list[dict[str, Any]]) -> int:
         import json
 
-        import psycopg
-
         columns = list(rows[0])
         column_types = {column.name: column.type for column in table.__table__.columns}
         json_columns = {name for name in columns if type(column_types[name]).__name__ == "JSON"}
+        with self._copy_into(table, columns, "text") as copy:
+            for row in rows:
+                copy.write_row(
+                    [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
+                )
+        return len(rows)
+
+    @contextmanager
+    def _copy_into(self, table: type[Base], columns: list[str], data_format: str) -> Iterator[Any]:
+        """A PostgreSQL COPY into ``table`` in this transaction; a constraint violation raises
+        SQLAlchemy's IntegrityError, as the INSERT path does (one error type whatever the
+        backend)."""
+        import psycopg
+
+        names = ", ".join(f'"{name}"' for name in columns)
+        statement = f"COPY {table.__tablename__} ({names}) FROM STDIN WITH (FORMAT {data_format})"
         driver = self.session.connection().connection.driver_connection
         assert driver is not None
-        names = ", ".join(f'"{name}"' for name in columns)
-        statement = f"COPY {table.__tablename__} ({names}) FROM STDIN"
         try:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(
-                        [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
-                    )
-        except psycopg.errors.IntegrityError as error:  # one error type, whatever the backend
+                yield copy
+        except psycopg.errors.IntegrityError as error:
             raise IntegrityError(statement, None, error) from error
-        return len(rows)
