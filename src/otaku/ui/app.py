@@ -182,9 +182,21 @@ def _save_new_user(
             strategies=STRATEGIES,
             resolved=resolved,
         )
-    user_id = api.create_user()
-    for rated in body["ratings"]:
-        api.rate(user_id, rated["anime_id"], rated["rating"])
+    try:
+        user_id = api.create_user()
+        for rated in body["ratings"]:
+            api.rate(user_id, rated["anime_id"], rated["rating"])
+    except ApiError as error:
+        form.errors.append(f"The profile was not saved: {error}")
+        return _page(
+            request,
+            "new_user.html",
+            status=error.status,
+            form=form,
+            genres=genres,
+            strategies=STRATEGIES,
+            resolved=resolved,
+        )
     return RedirectResponse(f"/users/{user_id}", status_code=303)
 
 

@@ -49,6 +49,7 @@ CHROMIUM_FLAGS = [
 @dataclass
 class Site:
     ui: str
+    api: str
     database: Database
 
 
@@ -65,7 +66,7 @@ def site(
     with BackgroundServer(api_app) as api:
         ui_app = create_ui(Settings(home=folder, ui_api_url=api.url, api_key=KEY))
         with BackgroundServer(ui_app) as ui:
-            yield Site(ui.url, database)
+            yield Site(ui.url, api.url, database)
     database.dispose()
 
 
@@ -226,3 +227,15 @@ def test_a_down_api_is_a_clear_message(page: Any, tmp_path: Path) -> None:
             assert response.status == 503, path
             assert closed in page.get_by_test_id("api-down").inner_text()
         _shot(page, "api-down")
+
+
+def test_a_write_the_api_refuses_is_explained(site: Site, page: Any, engine: Engine) -> None:
+    keyless = create_ui(Settings(ui_api_url=site.api))  # the API wants a key this UI lacks
+    with BackgroundServer(keyless) as ui:
+        page.goto(f"{ui.url}/new")
+        page.get_by_label("title 1").fill(engine.table.names[2])
+        page.get_by_label("rating 1").select_option("7")
+        page.get_by_role("button", name="Save as my profile").click()
+        page.wait_for_selector("[role=alert]")
+        assert "The profile was not saved" in page.get_by_role("alert").inner_text()
+        assert "X-API-Key" in page.get_by_role("alert").inner_text()
