@@ -1,5 +1,10 @@
 """The repository and the data load, on SQLite and on PostgreSQL (the same tests)."""
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +15,7 @@ from otaku.columns import Columns
 from otaku.data.dataset import Dataset
 from otaku.jobs.load import in_pool, load_dataset
 from otaku.jobs.simulate import simulate_arrivals
-from otaku.storage.database import Database, migrate
+from otaku.storage.database import Database, create_db_engine, migrate
 from otaku.storage.models import (
     Anime,
     FutureRating,
@@ -21,6 +26,7 @@ from otaku.storage.models import (
 )
 from otaku.storage.preferences import store_preferences
 from otaku.storage.repository import Repository
+from tests.storage_backends import postgres_database
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +179,42 @@ def test_stored_preferences_follow_the_database_catalog(
         bad = mine.head(1).assign(**{Columns.anime_id: 10**9})
         with pytest.raises(ValueError, match="not in the catalog"):
             store_preferences(repo, bad)
+
+
+def test_processes_migrating_at_once_all_succeed(tmp_path: Path) -> None:
+    """API replicas and jobs start together: on PostgreSQL their migrations must not race
+    (SQLite serialises writers by itself)."""
+    urls = postgres_database()
+    url = next(urls)
+    processes_count = 6
+    gate = tmp_path / "go"
+    script = (  # import and connect first, then migrate together when the gate opens
+        "import sys, time, pathlib\n"
+        "from otaku.storage.database import create_db_engine, migrate\n"
+        "engine = create_db_engine(sys.argv[1]); engine.connect().close()\n"
+        "pathlib.Path(sys.argv[3]).touch()\n"
+        "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.001)\n"
+        "migrate(engine)\n"
+    )
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, url, str(gate), str(tmp_path / f"ready{i}")],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(processes_count)
+        ]
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready*"))) < processes_count:
+            assert time.monotonic() < deadline, "the migrating processes did not start"
+            time.sleep(0.05)
+        gate.touch()
+        errors = [process.communicate(timeout=120)[1] for process in processes]
+        assert [process.returncode for process in processes] == [0] * processes_count, errors
+        database = Database(create_db_engine(url))
+        assert "job_runs" in inspect(database.engine).get_table_names()
+        database.dispose()
+    finally:
+        for _ in urls:
+            pass

@@ -19,6 +19,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Alembic's `op` and `context` are process-wide proxies: two migrations in two threads at once
 # (ours, and MLflow's when it opens a new SQLite registry) corrupt each other. Both take this.
 ALEMBIC_LOCK = threading.RLock()
+# ... and across processes (API replicas and jobs starting together), PostgreSQL serialises
+# them with this transaction-scoped advisory lock; the late ones find the schema current.
+MIGRATION_ADVISORY_LOCK = 0x07A4_2026
 
 
 def database_url(settings: Settings) -> str:
@@ -55,6 +58,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with ALEMBIC_LOCK, engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_ADVISORY_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,3 @@
+"""My Otaku Friend: a hybrid anime recommender."""
+
+__version__ = "0.1.0"

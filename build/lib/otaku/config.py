@@ -1,0 +1,103 @@
+"""Settings read from the environment (prefix ``OTAKU_``); nothing is read at import time."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``OTAKU_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OTAKU_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".otaku"), description="Root for local state.")
+    data_dir: Path | None = Field(default=None, description="Where dataset files live.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default a SQLite file under home."
+    )
+    mlflow_experiment: str = "otaku"
+    registered_model: str = "otaku-recommender"
+    text_model: str = Field(
+        default="packaged:all-MiniLM-L6-v2",
+        description="sentence-transformers model: 'packaged:all-MiniLM-L6-v2' (offline) "
+        "or a hub name such as 'sentence-transformers/all-MiniLM-L12-v2'.",
+    )
+    seed: int = 42
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file under home "
+        "(PostgreSQL: postgresql+psycopg://user@host:5432/db).",
+    )
+    bundle_path: Path | None = Field(
+        default=None,
+        description="Serve this bundle directory instead of the registry's champion.",
+    )
+    warm_users: int = Field(
+        default=10_000,
+        description="Known users whose first page is computed in the background after a model "
+        "loads (0: none).",
+    )
+    request_threads: int = Field(
+        default=4,
+        description="Requests computed at once per process; more only interleave on the GIL.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="When set, write routes require it in the X-API-Key header.",
+    )
+    reload_poll_seconds: float = Field(
+        default=30.0,
+        description="How often the service checks the registry's champion alias (0: never).",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_json: bool = Field(default=True, description="Structured (JSON) request logs.")
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 8501
+    ui_api_url: str | None = Field(
+        default=None,
+        description="The REST API the web UI talks to; default http://<api_host>:<api_port>.",
+    )
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data directory, defaulting to ``<home>/data``."""
+        return self.data_dir if self.data_dir is not None else self.home / "data"
+
+    @property
+    def resolved_ui_api_url(self) -> str:
+        """The API base URL the web UI calls."""
+        if self.ui_api_url:
+            return self.ui_api_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived artefacts (text embeddings) are cached."""
+        return self.home / "cache"
+
+    @property
+    def bundles_dir(self) -> Path:
+        """Where trained bundles are written."""
+        return self.home / "bundles"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the configured one or a local SQLite database."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_location(self) -> str:
+        """Local folder for MLflow artefacts when tracking locally."""
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Data: source files, validation, the immutable Dataset and its id maps."""

@@ -1,0 +1,217 @@
+"""Readers for the Kaggle "Anime Recommendation Database 2020" files (plain or gzip).
+
+Every reader validates what it reads and raises :class:`DataValidationError` naming the file,
+row and column; nothing half-parsed is ever returned.
+"""
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from otaku.columns import (
+    COMPLETED_STATUS,
+    MAL_NUMERIC_COLUMNS,
+    RATING_MAX,
+    RATING_MIN,
+    Columns,
+)
+from otaku.data.validation import (
+    DataValidationError,
+    check_range,
+    fail_at_first,
+    parse_integer_column,
+    require_columns,
+)
+
+log = logging.getLogger(__name__)
+
+DuplicatePolicy = Literal["keep_last", "error"]
+MISSING = "Unknown"
+_TEXT_COLUMNS = {
+    "Name": Columns.name,
+    "English name": Columns.english_name,
+    "Japanese name": Columns.japanese_name,
+    "Type": Columns.type,
+    "Source": Columns.source,
+    "Rating": Columns.age_rating,
+}
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _read_text_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataValidationError(path, "file not found")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as error:
+        raise DataValidationError(path, f"not a readable CSV file ({error})") from error
+
+
+def _id_column(frame: pd.DataFrame, path: Path) -> str:
+    for candidate in ("MAL_ID", Columns.anime_id):
+        if candidate in frame.columns:
+            return candidate
+    raise DataValidationError(
+        path, f"missing the anime id column ('MAL_ID' or 'anime_id'); found {list(frame.columns)}"
+    )
+
+
+def _unique_ids(ids: pd.Series, path: Path, column: str) -> None:
+    fail_at_first(
+        ids.duplicated(), path, column, lambda row: f"anime id {ids.iloc[row]} appears twice"
+    )
+
+
+def _split_genres(value: str) -> list[str]:
+    if value in ("", MISSING):
+        return []
+    return [genre.strip() for genre in value.split(",") if genre.strip()]
+
+
+def _start_year(aired: pd.Series, premiered: pd.Series) -> pd.Series:
+    combined = aired.where(aired.str.contains(_YEAR, regex=True), premiered)
+    return combined.str.extract(r"((?:19|20)\d\d)", expand=False).astype(float)
+
+
+def _parse_number_column(original: pd.Series, path: Path, column: str) -> np.ndarray:
+    text = original.replace(MISSING, "").str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    fail_at_first(
+        values.isna() & (text != ""),
+        path,
+        column,
+        lambda row: f"expected a number or 'Unknown', got {original.iloc[row]!r}",
+    )
+    return values.astype(float).to_numpy()
+
+
+def parse_catalog(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Turn a raw anime table (all strings) into the canonical catalog frame."""
+    id_column = _id_column(raw, path)
+    require_columns(raw, path, [id_column, "Name"])
+    catalog = pd.DataFrame({Columns.anime_id: parse_integer_column(raw, path, id_column)})
+    _unique_ids(catalog[Columns.anime_id], path, id_column)
+    for source, target in _TEXT_COLUMNS.items():
+        values = raw[source] if source in raw.columns else pd.Series("", index=raw.index)
+        catalog[target] = values.replace(MISSING, "").astype(str).to_numpy()
+    genres = raw["Genres"] if "Genres" in raw.columns else pd.Series("", index=raw.index)
+    catalog[Columns.genres] = [_split_genres(value) for value in genres]
+    empty = pd.Series("", index=raw.index)
+    catalog[Columns.start_year] = _start_year(
+        raw.get("Aired", empty).astype(str), raw.get("Premiered", empty).astype(str)
+    ).to_numpy()
+    for column in MAL_NUMERIC_COLUMNS:
+        if column in raw.columns:
+            catalog[column] = _parse_number_column(raw[column], path, column)
+    return catalog.reset_index(drop=True)
+
+
+def load_anime(path: Path) -> pd.DataFrame:
+    """Read ``anime.csv`` (35 columns, "Unknown" = missing) or a smaller catalog of that shape."""
+    return parse_catalog(_read_text_table(path), path)
+
+
+def load_synopses(path: Path) -> pd.Series:
+    """Read ``anime_with_synopsis.csv`` (``sypnopsis``/``Genders`` or ``synopsis``/``Genres``).
+
+    Returns the synopsis text indexed by anime id.
+    """
+    raw = _read_text_table(path)
+    id_column = _id_column(raw, path)
+    text_column = next((c for c in ("synopsis", "sypnopsis") if c in raw.columns), None)
+    if text_column is None:
+        raise DataValidationError(
+            path,
+            f"missing the synopsis column ('synopsis' or 'sypnopsis'); found {list(raw.columns)}",
+        )
+    ids = parse_integer_column(raw, path, id_column)
+    _unique_ids(ids, path, id_column)
+    return pd.Series(raw[text_column].astype(str).to_numpy(), index=ids.to_numpy(), name="synopsis")
+
+
+def _integer_column(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
+    if pd.api.types.is_integer_dtype(frame[column]):
+        return frame[column].astype(np.int64)
+    return parse_integer_column(frame, path, column)
+
+
+def _read_ratings_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataValidationError(path, "file not found")
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as error:
+        raise DataValidationError(path, f"not a readable CSV file ({error})") from error
+
+
+def load_ratings(path: Path) -> pd.DataFrame:
+    """Read ``rating_complete.csv`` or ``animelist.csv`` into ``user_id, anime_id, rating``.
+
+    An animelist file (it has ``watching_status``) keeps completed rows with a score
+    (``watching_status == 2`` and ``rating > 0``): the meaning of rating_complete.
+    """
+    frame = _read_ratings_table(path)
+    if "score" in frame.columns and Columns.rating not in frame.columns:
+        frame = frame.rename(columns={"score": Columns.rating})
+    require_columns(frame, path, [Columns.user_id, Columns.anime_id, Columns.rating])
+    parsed = pd.DataFrame(
+        {
+            column: _integer_column(frame, path, column)
+            for column in (Columns.user_id, Columns.anime_id, Columns.rating)
+        }
+    )
+    if Columns.watching_status in frame.columns:
+        status = _integer_column(frame, path, Columns.watching_status)
+        keep = (status == COMPLETED_STATUS) & (parsed[Columns.rating] > 0)
+        check_range(parsed[Columns.rating], path, Columns.rating, 0, RATING_MAX)
+        parsed = parsed[keep.to_numpy()]
+    else:
+        check_range(parsed[Columns.rating], path, Columns.rating, RATING_MIN, RATING_MAX)
+    return parsed.reset_index(drop=True)
+
+
+def combine_ratings(
+    frames: Sequence[pd.DataFrame],
+    sources: Sequence[Path],
+    duplicates: DuplicatePolicy = "keep_last",
+) -> pd.DataFrame:
+    """Concatenate rating tables and apply the duplicate (user, anime) policy.
+
+    ``keep_last``: a later row (later in a file, or in a later file) supersedes an earlier one,
+    as a re-rating would. ``error``: any duplicate pair is an error naming its row.
+    """
+    tagged = [
+        frame.assign(_source=index, _row=np.arange(1, len(frame) + 1))
+        for index, frame in enumerate(frames)
+    ]
+    combined = pd.concat(tagged, ignore_index=True)
+    pair = [Columns.user_id, Columns.anime_id]
+    duplicated = combined.duplicated(pair, keep="first")
+    if bool(duplicated.any()):
+        first = combined[duplicated].iloc[0]
+        where = f"{sources[int(first['_source'])]}, data row {int(first['_row'])}"
+        message = (
+            f"{int(duplicated.sum())} duplicate (user_id, anime_id) pair(s), first at {where} "
+            f"(user {int(first[Columns.user_id])}, anime {int(first[Columns.anime_id])})"
+        )
+        if duplicates == "error":
+            raise DataValidationError(
+                sources[int(first["_source"])], message, row=int(first["_row"])
+            )
+        log.warning("%s; policy keep_last: the later rating wins", message)
+        combined = combined.drop_duplicates(pair, keep="last")
+    return combined.drop(columns=["_source", "_row"]).reset_index(drop=True)
+
+
+def load_rating_files(
+    paths: Sequence[Path], duplicates: DuplicatePolicy = "keep_last"
+) -> pd.DataFrame:
+    """Read and combine one or more rating files (see :func:`combine_ratings`)."""
+    if not paths:
+        raise ValueError("at least one rating file is required")
+    return combine_ratings([load_ratings(path) for path in paths], paths, duplicates)

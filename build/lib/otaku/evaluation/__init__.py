@@ -1,0 +1,1 @@
+"""Evaluation: the user split, metrics (pure functions) and report tables."""

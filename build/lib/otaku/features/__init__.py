@@ -1,0 +1,1 @@
+"""Features: item features, user features and synopsis embeddings."""

@@ -1,0 +1,1 @@
+"""Jobs: train, evaluate (and later simulate-users, retrain, scheduler)."""

@@ -1,0 +1,52 @@
+"""`otaku evaluate`: the DESIGN.md protocol for every strategy and baseline in one run."""
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from otaku.config import Settings
+from otaku.data.files import DataSources
+from otaku.evaluation.reference import lightfm_interaction_split_metrics
+from otaku.evaluation.report import write_reports
+from otaku.evaluation.runner import EvaluationResult, evaluate_all
+from otaku.evaluation.split import split_users
+from otaku.jobs.train import compute_text_embeddings
+from otaku.pipeline.training import TrainConfig, fit_all
+
+
+def run_evaluation(
+    settings: Settings,
+    sources: DataSources,
+    config: TrainConfig,
+    out_dir: Path,
+    with_text: bool = True,
+    seed_users: int | None = 100,
+    lightfm_own: bool = True,
+    k: int = 10,
+) -> tuple[EvaluationResult, Path, Path]:
+    """Split, train everything on the training part, evaluate, write Markdown + JSON."""
+    started = time.perf_counter()
+    data = sources.load()
+    split = split_users(data, seed=settings.seed)
+    text = compute_text_embeddings(data, settings, with_text)
+    models = fit_all(split.train, config, text)
+    result = evaluate_all(models, split, k=k, seed_users=seed_users, seed=settings.seed)
+    if lightfm_own:
+        result.lightfm_own = lightfm_interaction_split_metrics(data, config.components.lightfm)
+    result.info = {
+        "data": sources.label,
+        "simulated": sources.is_demo,
+        "data_hash": data.content_hash(),
+        "users": data.n_users,
+        "anime": data.n_items,
+        "ratings": len(data.ratings),
+        "dropped_unknown_anime": data.dropped_unknown_anime,
+        "test_users": len(split.test_users),
+        "heldout_ratings": len(split.heldout),
+        "seed_strategy_users": seed_users if seed_users is not None else "all",
+        "ranker_trees": models.ranker.num_trees(),
+        "params": asdict(config),
+        "timings_seconds": {**models.timings, "total": time.perf_counter() - started},
+    }
+    markdown, table = write_reports(result, out_dir, k)
+    return result, markdown, table

@@ -1,0 +1,1 @@
+"""Recommenders behind one interface, and the LightGBM rating model."""

@@ -1,0 +1,1 @@
+"""Pipeline: fitted components, candidate sources, the ranker and the strategies."""

@@ -1,0 +1,162 @@
+"""Every Prometheus metric of the service, defined once. Each app owns a registry, so two apps
+in one process (tests) never share counters."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from otaku.jobs.runs import RunSummary
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class ServiceMetrics:
+    """The service's metrics and the registry ``/metrics`` exposes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        # process_start_time_seconds, memory, CPU: restarts and leaks show on any platform
+        ProcessCollector(registry=self.registry)
+        self.requests = Counter(
+            "otaku_http_requests_total",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "otaku_http_request_duration_seconds",
+            "HTTP request latency by method, route template and status code.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "otaku_http_errors_total",
+            "Requests that ended in an error, by route and kind (client, not_found, server...).",
+            ["route", "kind"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "otaku_http_requests_in_flight",
+            "Requests being served now.",
+            registry=self.registry,
+        )
+        self.stage_latency = Histogram(
+            "otaku_recommendation_stage_seconds",
+            "Time spent in each stage of a recommendation, by strategy.",
+            ["strategy", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model = Info(
+            "otaku_model",
+            "The model being served (bundle version, registry version, data).",
+            registry=self.registry,
+        )
+        self.model_trained = Gauge(
+            "otaku_model_trained_timestamp_seconds",
+            "When the served model was trained (Unix time; 0 if unknown).",
+            registry=self.registry,
+        )
+        self.warmed_users = Gauge(
+            "otaku_model_warmed_users",
+            "Known users whose first page of the served model is precomputed.",
+            registry=self.registry,
+        )
+        self.model_loaded = Gauge(
+            "otaku_model_loaded_timestamp_seconds",
+            "When the service loaded the model it serves (Unix time).",
+            registry=self.registry,
+        )
+
+    def observe_stages(self, strategy: str, timings: Mapping[str, float]) -> None:
+        """Record the per-stage timings of one recommendation."""
+        for stage, seconds in timings.items():
+            self.stage_latency.labels(strategy, stage).observe(seconds)
+
+    def set_model(self, labels: Mapping[str, Any], trained_at: float, loaded_at: float) -> None:
+        """Describe the model now served."""
+        self.model.info({key: str(value) for key, value in labels.items()})
+        self.model_trained.set(trained_at)
+        self.model_loaded.set(loaded_at)
+
+    def watch_job_runs(self, read: Callable[[], Sequence[RunSummary]]) -> None:
+        """Export the database's record of batch-job runs (retrain outcomes among them)."""
+        self.registry.register(JobRunsCollector(read))
+
+
+class JobRunsCollector(Collector):
+    """``otaku_job_runs`` and ``otaku_job_last_run_timestamp_seconds`` by job and outcome,
+    read from the database at most every ``max_age_seconds``; when the database cannot be
+    read, the last values are exported (a scrape never fails because of it)."""
+
+    def __init__(self, read: Callable[[], Sequence[RunSummary]], max_age_seconds: float = 15.0):
+        self._read = read
+        self._max_age = max_age_seconds
+        self._lock = threading.Lock()
+        self._summaries: Sequence[RunSummary] = ()
+        self._read_at = float("-inf")
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric families (without reading the database)."""
+        yield from self._families(())
+
+    def collect(self) -> Iterator[Metric]:
+        """The current counts."""
+        with self._lock:
+            if time.monotonic() - self._read_at > self._max_age:
+                try:
+                    self._summaries = self._read()
+                except Exception as error:  # a scrape must not fail: keep the last values
+                    log.warning("job runs not readable: %s", error)
+                self._read_at = time.monotonic()
+            summaries = self._summaries
+        yield from self._families(summaries)
+
+    @staticmethod
+    def _families(summaries: Sequence[RunSummary]) -> Iterator[Metric]:
+        runs = GaugeMetricFamily(
+            "otaku_job_runs",
+            "Batch-job runs recorded in the database, by job and outcome "
+            "(retrain: promoted, kept, failed; running = started and not finished).",
+            labels=["job", "outcome"],
+        )
+        last = GaugeMetricFamily(
+            "otaku_job_last_run_timestamp_seconds",
+            "When the last run of a job with that outcome started (Unix time).",
+            labels=["job", "outcome"],
+        )
+        for summary in summaries:
+            runs.add_metric([summary.job, summary.outcome], summary.runs)
+            last.add_metric([summary.job, summary.outcome], summary.last_started.timestamp())
+        yield runs
+        yield last

@@ -1,0 +1,337 @@
+"""The REST routes: validate, call the engine, map to a response schema."""
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser, UnknownUserError
+from otaku.service.deps import AdminKey, MetricsDep, ServedDep, UsersDep, WriteAccess
+from otaku.service.schemas import (
+    AnimeDetail,
+    AnimeSummary,
+    CompatAnime,
+    CompatRequest,
+    CompatResponse,
+    Filters,
+    GenreList,
+    ModelInfo,
+    NewUserIn,
+    NewUserRequest,
+    Problem,
+    RatedAnime,
+    RatingStored,
+    RatingValue,
+    RecommendationPage,
+    Reloaded,
+    SearchResult,
+    SearchResults,
+    SimilarPage,
+    StrategyName,
+    UserCreated,
+    UserProfile,
+)
+
+router = APIRouter(prefix="/v1")
+compat_router = APIRouter()
+admin_router = APIRouter(prefix="/admin", tags=["operations"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown id, or no anime by that title."}
+}
+UserId = Annotated[int, Path(ge=0, le=2**62, description="A user id known to the model.")]
+AnimeId = Annotated[int, Path(ge=0, le=2**62, description="A MyAnimeList anime id.")]
+
+
+def _json(model: BaseModel) -> Response:
+    """A model serialised once (returning the model would make FastAPI validate it again)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+class PageQuery(Filters):
+    """Paging, strategy and filters, as query parameters."""
+
+    k: int = Field(default=10, ge=1, le=MAX_K, description="Items per page (1-100).")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Items to skip.")
+    strategy: StrategyName = "default"
+
+
+class SimilarQuery(Filters):
+    """Paging and filters for similar anime."""
+
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+
+class TitleSimilarQuery(SimilarQuery):
+    """A title (typos forgiven) plus paging and filters."""
+
+    title: str = Field(min_length=1, max_length=300, description="An anime title, any language.")
+
+
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=RecommendationPage,
+    responses=NOT_FOUND,
+    summary="Recommendations for a known user",
+)
+def user_recommendations(
+    user_id: UserId,
+    query: Annotated[PageQuery, Query()],
+    served: ServedDep,
+    users: UsersDep,
+    metrics: MetricsDep,
+) -> Response:
+    """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
+    profile = users.profile(served.engine, user_id)
+    page = served.engine.recommend_for_profile(
+        profile, query.k, query.offset, query.to_filter(), query.strategy
+    )
+    metrics.observe_stages(page.strategy, page.timings)
+    return _json(RecommendationPage.of(page, query.k, served.engine.version))
+
+
+@router.get(
+    "/users/{user_id}",
+    response_model=UserProfile,
+    responses=NOT_FOUND,
+    summary="A known user's ratings and genre profile",
+)
+def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserProfile:
+    """What a user rated (best first) and the share of each genre in it (current ratings)."""
+    engine = served.engine
+    profile = users.profile(engine, user_id)
+    features = profile.features
+    shares = {engine.genres[g]: round(float(features[g]), 4) for g in np.flatnonzero(features[:-1])}
+    return UserProfile(
+        user_id=user_id,
+        ratings=[
+            RatedAnime(anime=AnimeSummary.of(info), rating=r)
+            for info, r in engine.history_of(profile)
+        ],
+        genre_profile=dict(sorted(shares.items(), key=lambda pair: -pair[1])),
+        mean_rating=round(float(features[-1]) * 10, 3),
+    )
+
+
+@router.post(
+    "/users",
+    response_model=UserCreated,
+    status_code=201,
+    responses={409: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+    summary="Create a user",
+    dependencies=[WriteAccess],
+)
+def create_user(body: NewUserIn, users: UsersDep) -> UserCreated:
+    """A new user (the next free id unless one is given); then rate anime for them."""
+    return UserCreated(user_id=users.create(body.user_id))
+
+
+@router.put(
+    "/users/{user_id}/ratings/{anime_id}",
+    response_model=RatingStored,
+    responses={**NOT_FOUND, 401: {"model": Problem}, 503: {"model": Problem}},
+    summary="Add or change a rating",
+    dependencies=[WriteAccess],
+)
+def put_rating(
+    user_id: UserId, anime_id: AnimeId, body: RatingValue, served: ServedDep, users: UsersDep
+) -> RatingStored:
+    """Store a 1..10 rating; the user's recommendations reflect it at once (fold-in)."""
+    created = users.rate(served.engine, user_id, anime_id, body.rating)
+    return RatingStored(user_id=user_id, anime_id=anime_id, rating=body.rating, created=created)
+
+
+@router.delete(
+    "/users/{user_id}/ratings/{anime_id}",
+    status_code=204,
+    responses={**NOT_FOUND, 401: {"model": Problem}, 503: {"model": Problem}},
+    summary="Delete a rating",
+    dependencies=[WriteAccess],
+)
+def delete_rating(
+    user_id: UserId, anime_id: AnimeId, served: ServedDep, users: UsersDep
+) -> Response:
+    """Remove a rating; the user's recommendations reflect it at once."""
+    users.unrate(served.engine, user_id, anime_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/recommendations",
+    response_model=RecommendationPage,
+    summary="Recommendations for a new user",
+)
+def new_user_recommendations(
+    request: NewUserRequest, served: ServedDep, metrics: MetricsDep
+) -> Response:
+    """For a user the model has not seen: nothing (popular picks), genre weights
+    (`{"Action": 1, "Romance": 0.4}`) and/or a few ratings, folded in without retraining."""
+    user = NewUser(
+        ratings={rating.anime_id: rating.rating for rating in request.ratings},
+        preferences=request.preferences,
+    )
+    page = served.engine.recommend_for_new_user(
+        user, request.k, request.offset, request.filters.to_filter(), request.strategy
+    )
+    metrics.observe_stages(page.strategy, page.timings)
+    return _json(RecommendationPage.of(page, request.k, served.engine.version))
+
+
+@router.get("/anime/search", response_model=SearchResults, summary="Find anime by name")
+def search_anime(
+    served: ServedDep,
+    q: Annotated[str, Query(min_length=1, max_length=300, description="Part of a name.")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> Response:
+    """Anime whose romaji, English or Japanese name contains `q`, then the closest by
+    Jaro-Winkler (typos forgiven)."""
+    found = served.engine.search(q, limit)
+    return _json(
+        SearchResults(
+            query=q,
+            results=[
+                SearchResult(
+                    anime=AnimeSummary.of(info),
+                    matched_name=match.matched_name,
+                    similarity=round(match.similarity, 4),
+                    exact=match.exact,
+                )
+                for info, match in found
+            ],
+        )
+    )
+
+
+@router.get(
+    "/anime/similar",
+    response_model=SimilarPage,
+    responses=NOT_FOUND,
+    summary="Anime similar to a title",
+)
+def similar_by_title(
+    query: Annotated[TitleSimilarQuery, Query()], served: ServedDep, metrics: MetricsDep
+) -> Response:
+    """Exact title (case/accent-insensitive, any language), else the best Jaro-Winkler match
+    above 0.9; no match → 404 with "did you mean" suggestions."""
+    engine = served.engine
+    match = engine.find_title(query.title)
+    anime_id = int(engine.table.anime_ids[match.item])
+    page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
+    metrics.observe_stages("similar", page.timings)
+    base = RecommendationPage.of(page, query.k, engine.version)
+    query_anime = AnimeSummary.of(engine.anime(anime_id))
+    return _json(SimilarPage.around(base, query_anime, match.matched_name, match.exact))
+
+
+@router.get(
+    "/anime/{anime_id}", response_model=AnimeDetail, responses=NOT_FOUND, summary="One anime"
+)
+def anime_detail(anime_id: AnimeId, served: ServedDep) -> Response:
+    """Everything the catalog knows about one anime."""
+    return _json(AnimeDetail.of(served.engine.anime(anime_id)))
+
+
+@router.get(
+    "/anime/{anime_id}/similar",
+    response_model=SimilarPage,
+    responses=NOT_FOUND,
+    summary="Anime similar to an anime",
+)
+def similar_anime(
+    anime_id: AnimeId,
+    query: Annotated[SimilarQuery, Query()],
+    served: ServedDep,
+    metrics: MetricsDep,
+) -> Response:
+    """The most cosine-similar anime (LightFM item embedding ⊕ synopsis embedding)."""
+    engine = served.engine
+    page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
+    metrics.observe_stages("similar", page.timings)
+    base = RecommendationPage.of(page, query.k, engine.version)
+    return _json(SimilarPage.around(base, AnimeSummary.of(engine.anime(anime_id))))
+
+
+@router.get("/genres", response_model=GenreList, summary="Genres the model knows")
+def genres(served: ServedDep) -> GenreList:
+    """Every genre usable in preferences and filters."""
+    return GenreList(genres=served.engine.genres)
+
+
+@router.get("/model", response_model=ModelInfo, summary="The model being served")
+def model_info(served: ServedDep) -> ModelInfo:
+    """Version, origin, training data and validation figures of the served model."""
+    metadata = served.engine.metadata
+    metrics = {
+        key: float(value)
+        for key, value in metadata.get("metrics", {}).items()
+        if isinstance(value, int | float)
+    }
+    return ModelInfo(
+        version=served.engine.version,
+        registry_version=served.registry_version,
+        source=served.source,
+        trained_at=metadata.get("created_at"),
+        data=metadata.get("data"),
+        simulated=metadata.get("simulated"),
+        counts={k: int(v) for k, v in metadata.get("counts", {}).items()},
+        metrics=metrics,
+        warmed_users=served.warm_up.warmed,
+        warm_up_done=served.warm_up.done,
+    )
+
+
+def _compat(info: AnimeSummary, **extra: object) -> CompatAnime:
+    return CompatAnime.model_validate({**info.model_dump(), **extra})
+
+
+@compat_router.post(
+    "/recommend/",
+    response_model=CompatResponse,
+    responses=NOT_FOUND,
+    summary="Reference-service compatible recommendations",
+    tags=["compatibility"],
+)
+def recommend_compat(request: CompatRequest, served: ServedDep, users: UsersDep) -> CompatResponse:
+    """The reference service's endpoint: `user_input` a user id (known: their watched list and
+    recommendations; unknown: a new user with `user_preferences`) or an anime title (similar
+    anime)."""
+    engine = served.engine
+    user_input = request.user_input
+    if isinstance(user_input, str) and not user_input.strip().isdigit():
+        match = engine.find_title(user_input)
+        page = engine.similar(int(engine.table.anime_ids[match.item]))
+        watched: list[CompatAnime] = []
+    else:
+        user_id = int(user_input)
+        try:
+            profile = users.profile(engine, user_id)
+            page = engine.recommend_for_profile(profile)
+            history = engine.history_of(profile)
+            watched = [_compat(AnimeSummary.of(info), rating=r) for info, r in history]
+        except UnknownUserError:
+            page = engine.recommend_for_new_user(NewUser(preferences=request.user_preferences))
+            watched = []
+    recommendations = [
+        _compat(
+            AnimeSummary.of(rec.anime),
+            predicted_rating=round(rec.predicted_rating, 3),
+            explanation=rec.explanation,
+        )
+        for rec in page.items
+    ]
+    return CompatResponse(user_input=user_input, watched=watched, recommendations=recommendations)
+
+
+@admin_router.post(
+    "/reload",
+    response_model=Reloaded,
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 503: {"model": Problem}},
+    summary="Serve the registry's current champion now",
+)
+def reload_champion(request: Request, api_key: AdminKey) -> Reloaded:
+    """Load the `champion` and swap it in atomically (requests in flight finish on the old
+    model). Needs OTAKU_API_KEY to be configured and sent as X-API-Key."""
+    before, after = request.app.state.watcher.reload(force=True)
+    return Reloaded(previous_registry_version=before, registry_version=after)

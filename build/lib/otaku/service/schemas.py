@@ -1,0 +1,334 @@
+"""Request and response schemas of the REST API (inputs and outputs kept separate)."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from otaku.columns import RATING_MAX, RATING_MIN
+from otaku.pipeline.catalog import AnimeInfo
+from otaku.pipeline.engine import MAX_K, MAX_OFFSET, Page, Recommended
+from otaku.pipeline.filters import ItemFilter
+
+StrategyName = Literal["default", "seed"]
+Rating = Annotated[int, Field(ge=RATING_MIN, le=RATING_MAX, description="1..10")]
+GenreWeight = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Inputs reject unknown fields, so a typo is an error and not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnimeSummary(BaseModel):
+    """An anime as lists show it."""
+
+    anime_id: int
+    name: str
+    english_name: str | None = None
+    type: str | None = None
+    episodes: int | None = None
+    mal_score: float | None = None
+    members: int | None = None
+    start_year: int | None = None
+    genres: list[str]
+
+    @classmethod
+    def of(cls, info: AnimeInfo) -> "AnimeSummary":
+        """From the engine's description (already typed: no validation on the hot path)."""
+        return cls.model_construct(
+            anime_id=info.anime_id,
+            name=info.name,
+            english_name=info.english_name,
+            type=info.type,
+            episodes=info.episodes,
+            mal_score=info.mal_score,
+            members=info.members,
+            start_year=info.start_year,
+            genres=list(info.genres),
+        )
+
+
+class AnimeDetail(AnimeSummary):
+    """An anime with everything the catalog knows."""
+
+    japanese_name: str | None = None
+    age_rating: str | None = None
+    synopsis: str | None = None
+
+    @classmethod
+    def of(cls, info: AnimeInfo) -> "AnimeDetail":
+        """From the engine's description."""
+        return cls.model_construct(
+            **dict(AnimeSummary.of(info)),
+            japanese_name=info.japanese_name,
+            age_rating=info.age_rating,
+            synopsis=info.synopsis,
+        )
+
+
+class RecommendationItem(BaseModel):
+    """One recommended anime."""
+
+    rank: int = Field(description="1-based position in the whole list (offset included).")
+    anime: AnimeSummary
+    predicted_rating: float = Field(description="The rating model's prediction for this user.")
+    score: float = Field(description="The strategy's ranking score (higher ranks first).")
+    explanation: str
+
+
+class RecommendationPage(BaseModel):
+    """A page of recommendations."""
+
+    strategy: StrategyName
+    model_version: str
+    offset: int
+    k: int
+    items: list[RecommendationItem]
+
+    @classmethod
+    def of(cls, page: Page, k: int, model_version: str) -> "RecommendationPage":
+        """From an engine page."""
+        return cls.model_construct(
+            strategy=page.strategy,
+            model_version=model_version,
+            offset=page.offset,
+            k=k,
+            items=[_item(page.offset + i + 1, rec) for i, rec in enumerate(page.items)],
+        )
+
+
+def _item(rank: int, recommended: Recommended) -> RecommendationItem:
+    return RecommendationItem.model_construct(
+        rank=rank,
+        anime=AnimeSummary.of(recommended.anime),
+        predicted_rating=round(recommended.predicted_rating, 3),
+        score=round(recommended.score, 6),
+        explanation=recommended.explanation,
+    )
+
+
+class SimilarPage(RecommendationPage):
+    """Anime similar to one anime."""
+
+    @classmethod
+    def around(
+        cls,
+        base: RecommendationPage,
+        query: AnimeSummary,
+        matched_name: str | None = None,
+        exact_match: bool | None = None,
+    ) -> "SimilarPage":
+        """A page of similar anime around its query anime."""
+        return cls.model_construct(
+            **dict(base), query=query, matched_name=matched_name, exact_match=exact_match
+        )
+
+    query: AnimeSummary
+    matched_name: str | None = Field(
+        default=None, description="The name the title matched, when looked up by title."
+    )
+    exact_match: bool | None = None
+
+
+class Filters(Strict):
+    """Which anime may be recommended."""
+
+    include_genres: list[str] = Field(default_factory=list, description="At least one of these.")
+    exclude_genres: list[str] = Field(default_factory=list, description="None of these.")
+    types: list[str] = Field(default_factory=list, description="TV, Movie, OVA, ONA, ...")
+    min_score: float | None = Field(default=None, ge=0, le=10, description="Minimum MAL score.")
+    year_from: int | None = Field(default=None, ge=1900, le=2100)
+    year_to: int | None = Field(default=None, ge=1900, le=2100)
+    include_adult: bool = Field(default=False, description="Allow Hentai / 'Rx - Hentai'.")
+
+    def to_filter(self) -> ItemFilter:
+        """The engine's filter."""
+        return ItemFilter(
+            include_genres=tuple(self.include_genres),
+            exclude_genres=tuple(self.exclude_genres),
+            types=tuple(self.types),
+            min_score=self.min_score,
+            year_from=self.year_from,
+            year_to=self.year_to,
+            include_adult=self.include_adult,
+        )
+
+
+class RatingIn(Strict):
+    """One rating a new user gives."""
+
+    anime_id: int
+    rating: Rating
+
+
+class NewUserRequest(Strict):
+    """A new user: genre weights and/or a few ratings; both may be empty (cold start)."""
+
+    preferences: dict[str, GenreWeight] = Field(
+        default_factory=dict, description="Genre → weight in [0, 1]."
+    )
+    ratings: list[RatingIn] = Field(default_factory=list, max_length=1000)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    strategy: StrategyName = "default"
+    filters: Filters = Field(default_factory=Filters)
+
+    @field_validator("ratings")
+    @classmethod
+    def _one_rating_per_anime(cls, ratings: list[RatingIn]) -> list[RatingIn]:
+        seen: set[int] = set()
+        for rating in ratings:
+            if rating.anime_id in seen:
+                raise ValueError(f"anime {rating.anime_id} is rated more than once")
+            seen.add(rating.anime_id)
+        return ratings
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"preferences": {"Action": 1, "Romance": 0.4}, "k": 10},
+                {"ratings": [{"anime_id": 1, "rating": 10}, {"anime_id": 5114, "rating": 9}]},
+                {},
+            ]
+        },
+    )
+
+
+class RatedAnime(BaseModel):
+    """An anime a user rated."""
+
+    anime: AnimeSummary
+    rating: int
+
+
+class UserProfile(BaseModel):
+    """A known user: what they rated and their genre profile."""
+
+    user_id: int
+    ratings: list[RatedAnime]
+    genre_profile: dict[str, float] = Field(description="Share of each genre in what they rated.")
+    mean_rating: float
+
+
+class SearchResult(BaseModel):
+    """An anime found by name."""
+
+    anime: AnimeSummary
+    matched_name: str
+    similarity: float
+    exact: bool
+
+
+class SearchResults(BaseModel):
+    """Search results, best first."""
+
+    query: str
+    results: list[SearchResult]
+
+
+class GenreList(BaseModel):
+    """Genres the model knows."""
+
+    genres: list[str]
+
+
+class ModelInfo(BaseModel):
+    """The model being served."""
+
+    version: str
+    registry_version: str | None
+    source: str
+    trained_at: str | None
+    data: str | None
+    simulated: bool | None
+    counts: dict[str, int]
+    metrics: dict[str, float]
+    warmed_users: int = Field(description="Known users whose first page is precomputed.")
+    warm_up_done: bool
+
+
+class Problem(BaseModel):
+    """An error answer."""
+
+    detail: str
+    suggestions: list[str] | None = None
+    new_user_endpoint: str | None = None
+    request_id: str | None = None
+
+
+class CompatRequest(BaseModel):
+    """The reference service's request: a user id (or an anime title) and genre weights."""
+
+    user_input: StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
+        description="A user id, or an anime title (similar anime)."
+    )
+    user_preferences: dict[str, GenreWeight] = Field(default_factory=dict)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"user_input": 1, "user_preferences": {}},
+                {"user_input": 999999999, "user_preferences": {"Action": 1, "Romance": 0.4}},
+                {"user_input": "Cowboy Bebop", "user_preferences": {}},
+            ]
+        },
+    )
+
+
+class CompatAnime(BaseModel):
+    """An anime in the reference service's answer."""
+
+    anime_id: int
+    name: str
+    genres: list[str]
+    type: str | None = None
+    episodes: int | None = None
+    mal_score: float | None = None
+    predicted_rating: float | None = None
+    rating: int | None = Field(default=None, description="The user's own rating (watched list).")
+    explanation: str | None = None
+
+
+class CompatResponse(BaseModel):
+    """The reference service's answer: what the user watched and what to watch next."""
+
+    user_input: int | str
+    watched: list[CompatAnime]
+    recommendations: list[CompatAnime]
+
+
+class NewUserIn(Strict):
+    """A user to create; without an id the service picks the next free one."""
+
+    user_id: int | None = Field(default=None, ge=0, le=2**62)
+
+
+class UserCreated(BaseModel):
+    """The created user."""
+
+    user_id: int
+
+
+class RatingValue(Strict):
+    """A rating to set."""
+
+    rating: Rating
+
+
+class RatingStored(BaseModel):
+    """A stored rating."""
+
+    user_id: int
+    anime_id: int
+    rating: int
+    created: bool = Field(description="True when the user had not rated this anime before.")
+
+
+class Reloaded(BaseModel):
+    """The champion before and after a reload."""
+
+    previous_registry_version: str | None
+    registry_version: str | None

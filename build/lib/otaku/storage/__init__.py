@@ -1,0 +1,1 @@
+"""Storage: the artifact registry (MLflow); the database comes with the storage issue."""

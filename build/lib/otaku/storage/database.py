@@ -1,0 +1,85 @@
+"""The relational database: engine, sessions, transactions and schema migrations (Alembic).
+
+SQLite file by default (``<OTAKU_HOME>/otaku.db``); PostgreSQL with ``OTAKU_DATABASE_URL``
+(e.g. ``postgresql+psycopg://user@host:5432/otaku``).
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from otaku.config import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Alembic's `op` and `context` are process-wide proxies: two migrations in two threads at once
+# (ours, and MLflow's when it opens a new SQLite registry) corrupt each other. Both take this.
+ALEMBIC_LOCK = threading.RLock()
+
+
+def database_url(settings: Settings) -> str:
+    """The configured database URL, or the SQLite file under ``OTAKU_HOME``."""
+    if settings.database_url:
+        return settings.database_url
+    return f"sqlite:///{(settings.home / 'otaku.db').resolve()}"
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine that checks connections before use (a restarted server is reconnected)."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with ALEMBIC_LOCK, engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Database:
+    """An engine plus a session factory; every unit of work is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, run_migrations: bool = True) -> "Database":
+        """The configured database, migrated to the newest schema."""
+        database = cls(create_db_engine(database_url(settings)))
+        if run_migrations:
+            migrate(database.engine)
+        return database
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed at the end, or rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,129 @@
+"""The database schema (SQLAlchemy 2): anime, users, ratings, user preferences (the user
+feature vector) and the pool of future users held back for the daily simulation."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Anime(Base):
+    """One anime of the catalog (the columns the service and the features need)."""
+
+    __tablename__ = "anime"
+
+    anime_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(512))
+    english_name: Mapped[str | None] = mapped_column(String(512))
+    japanese_name: Mapped[str | None] = mapped_column(String(512))
+    type: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(64))
+    age_rating: Mapped[str | None] = mapped_column(String(64))
+    genres: Mapped[list[str]] = mapped_column(JSON)
+    start_year: Mapped[int | None] = mapped_column(Integer)
+    numbers: Mapped[dict[str, Any]] = mapped_column(JSON)  # MAL numeric columns (Score, ...)
+    synopsis: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    """A user with ratings in the live tables."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    origin: Mapped[str] = mapped_column(String(16))  # dataset | api | simulated
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
+    )
+
+
+class Rating(Base):
+    """A user's rating of an anime (1..10)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 10", name="rating_range"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    anime_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("anime.anime_id"), primary_key=True, index=True
+    )
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
+    )
+
+
+class UserPreference(Base):
+    """A user's feature vector (genre shares + mean rating), kept current with their ratings."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    features: Mapped[list[float]] = mapped_column(JSON)
+    genres: Mapped[list[str]] = mapped_column(JSON)  # names of the genre columns, in order
+    mean_rating: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
+    )
+
+
+class FutureUser(Base):
+    """A user held back from the live tables, to arrive later (the daily simulation)."""
+
+    __tablename__ = "future_users"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class FutureRating(Base):
+    """A rating of a future user."""
+
+    __tablename__ = "future_ratings"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 10", name="future_rating_range"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("future_users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    anime_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("anime.anime_id"), primary_key=True
+    )
+    rating: Mapped[int] = mapped_column(SmallInteger)
+
+
+class JobRun(Base):
+    """One run of a batch job (simulate-users, retrain): when, and how it ended."""
+
+    __tablename__ = "job_runs"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(32))  # running, done, promoted, kept, failed
+    detail: Mapped[str | None] = mapped_column(Text)
