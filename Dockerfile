@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # otaku images. Targets:
-#   serve (default): the API (`otaku serve`) and the web UI (`otaku ui`); no torch (~0.6 GB)
+#   serve (default): the API (`otaku serve`) and the web UI (`otaku ui`); no torch (venv 634 MB)
 #   jobs:            scheduler, retrain, simulate-users, init; adds torch (CPU) and
 #                    sentence-transformers for synopsis embeddings
 # docker build -t otaku .            docker build --target jobs -t otaku-jobs .
