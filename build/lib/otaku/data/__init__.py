@@ -1,1 +1,0 @@
-"""Data: source files, validation, the immutable Dataset and its id maps."""

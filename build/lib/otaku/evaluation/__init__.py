@@ -1,1 +1,0 @@
-"""Evaluation: the user split, metrics (pure functions) and report tables."""

@@ -1,1 +1,0 @@
-"""Features: item features, user features and synopsis embeddings."""

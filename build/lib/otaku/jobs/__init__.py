@@ -1,1 +1,0 @@
-"""Jobs: train, evaluate (and later simulate-users, retrain, scheduler)."""

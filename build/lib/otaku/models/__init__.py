@@ -1,1 +1,0 @@
-"""Recommenders behind one interface, and the LightGBM rating model."""

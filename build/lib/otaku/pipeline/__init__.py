@@ -1,1 +1,0 @@
-"""Pipeline: fitted components, candidate sources, the ranker and the strategies."""

@@ -1,1 +1,0 @@
-"""Storage: the artifact registry (MLflow); the database comes with the storage issue."""
