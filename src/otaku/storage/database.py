@@ -47,7 +47,15 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # connect_timeout: an unreachable server fails a request (or a metrics scrape) in seconds,
+    # not after the operating system's TCP timeout
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 5},
+    )
 
 
 def migrate(engine: Engine) -> None:
