@@ -24,7 +24,7 @@ from otaku.storage.models import (
     User,
     UserPreference,
 )
-from otaku.storage.preferences import store_preferences
+from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import Repository
 from tests.storage_backends import postgres_database
 
@@ -174,11 +174,23 @@ def test_stored_preferences_follow_the_database_catalog(
         assert stored.mean_rating == pytest.approx(mine[Columns.rating].mean(), abs=1e-4)
 
         # replaced, not duplicated; an anime outside the catalog is refused
-        assert store_preferences(repo, mine.head(1)) == 1
+        assert refresh_preferences(repo, [user], mine.head(1)) == 1
         assert repo.count(UserPreference) == small_dataset.n_users
         bad = mine.head(1).assign(**{Columns.anime_id: 10**9})
         with pytest.raises(ValueError, match="not in the catalog"):
-            store_preferences(repo, bad)
+            refresh_preferences(repo, [user], bad)
+
+        # an anime added to the catalog (with a new genre) is seen by the next refresh
+        session.add(Anime(anime_id=10**9, name="New", genres=["Zzz New Genre"], numbers={}))
+        session.flush()
+        assert refresh_preferences(repo, [user], bad) == 1
+        stored = session.get(UserPreference, user)
+        assert stored is not None and stored.genres[-1] == "Zzz New Genre"
+        assert stored.features[-2] == 1.0  # its only rated anime has that genre
+
+        # a user whose ratings are all gone has no stored vector
+        assert refresh_preferences(repo, [user], mine.head(0)) == 0
+        assert session.get(UserPreference, user) is None
 
 
 def test_processes_migrating_at_once_all_succeed(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, select
 
 from otaku.storage.database import Database
 from otaku.storage.models import FutureRating, FutureUser, Rating, User, utc_now
-from otaku.storage.preferences import store_preferences
+from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import Repository
 
 
@@ -55,7 +55,7 @@ def simulate_arrivals(
                 session.execute(insert(Rating), rows)
             session.execute(delete(FutureRating).where(FutureRating.user_id.in_(chosen)))
             session.execute(delete(FutureUser).where(FutureUser.user_id.in_(chosen)))
-            store_preferences(repo, repo.ratings_frame(chosen))
+            refresh_preferences(repo, chosen)
         else:
             moved = []
         return ArrivalOutcome(chosen, len(moved), len(pool) - len(chosen))

@@ -10,13 +10,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
 from otaku.storage.database import Database
-from otaku.storage.models import Rating, User, UserPreference
-from otaku.storage.preferences import store_preferences
+from otaku.storage.models import Rating, User
+from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class UserDirectory:
             if not repo.anime_exists(anime_id):
                 raise UnknownAnimeError(anime_id)
             created = repo.set_rating(user_id, anime_id, rating)
-            _refresh_preferences(repo, user_id)
+            refresh_preferences(repo, [user_id])
             return created
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
@@ -111,7 +111,7 @@ class UserDirectory:
             self._check_user(repo, user_id)
             if not repo.delete_rating(user_id, anime_id):
                 raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
-            _refresh_preferences(repo, user_id)
+            refresh_preferences(repo, [user_id])
 
     @staticmethod
     def _check_user(repo: Repository, user_id: int) -> None:
@@ -128,12 +128,3 @@ class UserDirectory:
             return True
         except OperationalError:
             return False
-
-
-def _refresh_preferences(repo: Repository, user_id: int) -> None:
-    """Store the user's feature vector from their current ratings (none left: removed)."""
-    ratings = repo.ratings_frame([user_id])
-    if ratings.empty:
-        repo.session.execute(delete(UserPreference).where(UserPreference.user_id == user_id))
-    else:
-        store_preferences(repo, ratings)
