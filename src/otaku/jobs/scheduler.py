@@ -24,6 +24,12 @@ class Job:
     minute: int
     weekday: int | None = None
 
+    @property
+    def cron(self) -> str:
+        """The same timetable as a cron expression (UTC; cron counts Sunday as 0)."""
+        weekday = "*" if self.weekday is None else str((self.weekday + 1) % 7)
+        return f"{self.minute} {self.hour} * * {weekday}"
+
     def next_run(self, now: datetime) -> datetime:
         """The first run time strictly after ``now`` (UTC)."""
         candidate = now.astimezone(UTC).replace(

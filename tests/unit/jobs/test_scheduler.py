@@ -21,6 +21,7 @@ def test_next_runs_follow_the_reference_timetable() -> None:
     assert retrain.next_run(datetime(2026, 12, 6, 22, 31, tzinfo=UTC)) == datetime(
         2026, 12, 13, 22, 30, tzinfo=UTC
     )
+    assert (simulate.cron, retrain.cron) == ("50 21 * * *", "30 22 * * 0")
 
 
 def test_a_job_runs_its_command_and_reports_the_exit_code() -> None:
@@ -62,3 +63,4 @@ def test_airflow_dags_parse_and_run_the_same_commands() -> None:
     assert dags["otaku_retrain"] == {"schedule": "30 22 * * 0", "commands": ["otaku retrain"]}
     scheduler_commands = {" ".join(job.command) for job in JOBS}
     assert scheduler_commands == {"otaku simulate-users", "otaku retrain"}
+    assert {job.cron for job in JOBS} == {dag["schedule"] for dag in dags.values()}
