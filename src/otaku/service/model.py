@@ -86,8 +86,9 @@ class ServedModel:
         }
 
 
-def load_served_model(settings: Settings) -> ServedModel:
-    """The configured bundle (``OTAKU_BUNDLE_PATH``) or the registry's champion, as an engine."""
+def load_served_model(settings: Settings, version: str | None = None) -> ServedModel:
+    """The configured bundle (``OTAKU_BUNDLE_PATH``) or the registry's champion (or the given
+    registry ``version``), as an engine."""
     if settings.bundle_path is not None:
         bundle = Bundle.load(settings.bundle_path)
         return ServedModel(
@@ -95,7 +96,7 @@ def load_served_model(settings: Settings) -> ServedModel:
         )
     from otaku.storage.registry import CHAMPION, champion_version, load_registered
 
-    version = champion_version(settings)
+    version = version or champion_version(settings)
     if version is None:
         raise ModelNotReadyError(
             f"no '{CHAMPION}' model in the registry at {settings.tracking_uri}: "
@@ -167,7 +168,7 @@ class ChampionWatcher:
             wanted = champion_version(self.settings)
             if wanted is None or (wanted == before and not force):
                 return before, before
-            served = load_served_model(self.settings)
+            served = load_served_model(self.settings, wanted)  # the version just compared
             self.on_swap(served)
             return before, served.registry_version
 
