@@ -6,7 +6,6 @@ numpy work plus LightGBM on a few hundred candidate rows. No pandas on the reque
 """
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -171,14 +170,12 @@ class Engine:
         """The served bundle's version id."""
         return str(self.metadata.get("version", "unknown"))
 
-    def warm(self, user_ids: Iterable[int], stop: threading.Event | None = None) -> int:
+    def warm(self, user_ids: Iterable[int]) -> int:
         """Compute and cache the first page of known users (default strategy, no filters), so
         their first request is a cache hit; returns how many were warmed. A user's rating
         changes their key, so nothing warmed goes stale."""
         warmed = 0
         for user_id in user_ids:
-            if stop is not None and stop.is_set():
-                break
             self.recommend_for_user(int(user_id))
             warmed += 1
         return warmed
