@@ -471,8 +471,7 @@ def _ui_alongside(settings: Settings, api_port: int | None) -> Iterator[None]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="otaku-ui", daemon=True)
     thread.start()
-    host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
-    console.print(f"[bold]web UI:[/bold] http://{host}:{settings.ui_port}")
+    console.print(f"[bold]web UI:[/bold] {settings.ui_url}")
     try:
         yield
     finally:

@@ -71,8 +71,12 @@ class Settings(BaseSettings):
         """The API base URL the web UI calls."""
         if self.ui_api_url:
             return self.ui_api_url.rstrip("/")
-        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
-        return f"http://{host}:{self.api_port}"
+        return f"http://{_reachable(self.api_host)}:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        """Where a browser on this machine finds the web UI."""
+        return f"http://{_reachable(self.ui_host)}:{self.ui_port}"
 
     @property
     def cache_dir(self) -> Path:
@@ -95,6 +99,11 @@ class Settings(BaseSettings):
     def artifact_location(self) -> str:
         """Local folder for MLflow artefacts when tracking locally."""
         return (self.home / "mlartifacts").resolve().as_uri()
+
+
+def _reachable(host: str) -> str:
+    """An address to connect to for a server listening on ``host`` (all interfaces → local)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
 
 
 @lru_cache(maxsize=1)
