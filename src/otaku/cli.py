@@ -374,6 +374,7 @@ def serve(
     import uvicorn
 
     from otaku.service.logs import configure_logging
+    from otaku.service.security import InsecureConfigurationError, check_write_access
 
     settings = get_settings()
     if bundle is not None:
@@ -383,6 +384,11 @@ def serve(
     configure_logging(settings.log_json)
     host = host or settings.api_host
     port = port or settings.api_port
+    try:
+        check_write_access(settings, host)
+    except InsecureConfigurationError as error:
+        _fail(error)
+        return
     console.print(f"API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run(
         "otaku.service.app:create_app",

@@ -47,6 +47,21 @@ class Settings(BaseSettings):
         default=None,
         description="When set, write routes require it in the X-API-Key header.",
     )
+    allow_open_writes: bool = Field(
+        default=False,
+        description="Serve writes without an API key on a non-loopback address (refused "
+        "otherwise: anyone who reaches the port could write).",
+    )
+    private_history: bool = Field(
+        default=True,
+        description="When an API key is set, reading a user's rating history (GET "
+        "/v1/users/{id}, the reference route's watched list) needs it too.",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest request body accepted; larger ones get 413.",
+    )
     reload_poll_seconds: float = Field(
         default=30.0,
         description="How often the service checks the registry's champion alias (0: never).",

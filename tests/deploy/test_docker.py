@@ -2,6 +2,7 @@
 hadolint, the Compose specification's JSON schema, ``docker-compose config`` and the
 references between the files."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -63,15 +64,29 @@ def _compose_command() -> list[str]:
     return [require_tool("docker-compose", "Debian package docker-compose; make test installs it")]
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
-    done = subprocess.run(
+def _compose_config(api_key: str | None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "OTAKU_API_KEY"}
+    if api_key is not None:
+        environment["OTAKU_API_KEY"] = api_key
+    return subprocess.run(
         [*_compose_command(), "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
+        env=environment,
     )
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    done = _compose_config("a-real-secret-of-the-operator")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_ships_no_working_default_api_key() -> None:
+    done = _compose_config(None)
+    assert done.returncode != 0
+    assert "OTAKU_API_KEY" in done.stdout + done.stderr
 
 
 def test_compose_runs_every_part_and_its_references_resolve() -> None:

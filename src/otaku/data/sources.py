@@ -15,6 +15,8 @@ import pandas as pd
 
 from otaku.columns import (
     COMPLETED_STATUS,
+    ID_MAX,
+    ID_MIN,
     MAL_NUMERIC_COLUMNS,
     RATING_MAX,
     RATING_MIN,
@@ -95,6 +97,7 @@ def parse_catalog(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     id_column = _id_column(raw, path)
     require_columns(raw, path, [id_column, "Name"])
     catalog = pd.DataFrame({Columns.anime_id: parse_integer_column(raw, path, id_column)})
+    check_range(catalog[Columns.anime_id], path, id_column, ID_MIN, ID_MAX)
     _unique_ids(catalog[Columns.anime_id], path, id_column)
     for source, target in _TEXT_COLUMNS.items():
         values = raw[source] if source in raw.columns else pd.Series("", index=raw.index)
@@ -165,6 +168,8 @@ def load_ratings(path: Path) -> pd.DataFrame:
             for column in (Columns.user_id, Columns.anime_id, Columns.rating)
         }
     )
+    for column in (Columns.user_id, Columns.anime_id):
+        check_range(parsed[column], path, column, ID_MIN, ID_MAX)
     if Columns.watching_status in frame.columns:
         status = _integer_column(frame, path, Columns.watching_status)
         keep = (status == COMPLETED_STATUS) & (parsed[Columns.rating] > 0)

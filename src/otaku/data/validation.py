@@ -52,8 +52,10 @@ def parse_integer_column(frame: pd.DataFrame, path: Path | str, column: str) -> 
     """Parse ``column`` as integers; raise naming the first row that is not an integer."""
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() | (values != np.floor(values.fillna(0)))
-    fail_at_first(bad, path, column, lambda row: f"expected an integer, got {raw.iloc[row]!r}")
+    bad = values.isna() | (values != np.floor(values.fillna(0))) | (values.abs() >= 2.0**63)
+    fail_at_first(
+        bad, path, column, lambda row: f"expected an integer (64-bit), got {raw.iloc[row]!r}"
+    )
     return values.astype(np.int64)
 
 

@@ -213,6 +213,10 @@ class Engine:
             raise UnknownAnimeError(anime_id)
         return item
 
+    def anime_id_of(self, item: int) -> int:
+        """The anime id of an internal index."""
+        return int(self.table.anime_ids[item])
+
     def anime(self, anime_id: int) -> AnimeInfo:
         """Details of one anime."""
         return self.table.info(self.item_of(anime_id))
@@ -456,7 +460,8 @@ class Engine:
         items, scores = self._ranking(profile, strategy, offset + k, item_filter, watch)
         items, scores = items[offset : offset + k], scores[offset : offset + k]
         with watch.stage("rating"):
-            predicted = self._ratings_of(profile, items)
+            # the regressor can stray just past the scale's ends (10.11 was seen)
+            predicted = np.clip(self._ratings_of(profile, items), RATING_MIN, RATING_MAX)
         with watch.stage("explain"):
             taste = Taste(
                 profile.rated_items,
@@ -549,7 +554,7 @@ class Engine:
             Recommended(
                 self.table.info(int(item)),
                 float(similarity[item]),
-                float(self.cold_predictions[item]),
+                float(np.clip(self.cold_predictions[item], RATING_MIN, RATING_MAX)),
                 reason,
             )
             for item, reason in zip(items, reasons, strict=True)

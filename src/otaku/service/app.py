@@ -6,46 +6,36 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from otaku.config import Settings, get_settings
 from otaku.jobs.runs import run_summaries
-from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
-from otaku.pipeline.filters import InvalidInputError
-from otaku.pipeline.titles import TitleNotFoundError
 from otaku.service.deps import HolderDep, UsersDep
+from otaku.service.errors import install_error_handlers, problem
+from otaku.service.limits import BodyLimitMiddleware
 from otaku.service.logs import request_id_var
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.model import (
     ChampionWatcher,
     ModelHolder,
-    ModelNotReadyError,
     ServedModel,
     load_served_model,
 )
+from otaku.service.openapi import model_openapi
 from otaku.service.routes import admin_router, compat_router, router
 from otaku.service.schemas import Problem
-from otaku.service.users import (
-    DatabaseUnavailableError,
-    NoSuchRatingError,
-    UserDirectory,
-    UserExistsError,
-)
+from otaku.service.users import UserDirectory
 from otaku.storage.database import Database, create_db_engine, database_url, migrate
 
 log = logging.getLogger("otaku.service")
 REQUEST_ID_HEADER = "X-Request-ID"
-NEW_USER_ENDPOINT = "POST /v1/recommendations"
 
 DESCRIPTION = """
 Anime recommendations from a hybrid model (LightFM + synopsis embeddings + LightGBM):
@@ -61,66 +51,8 @@ reference algorithm `seed`). Each item carries its predicted rating and an expla
 """
 
 
-def _route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
-
-
-def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
-    body = {"detail": detail, "request_id": request_id_var.get(), **extra}
-    return JSONResponse(status_code=status, content=body)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def invalid_input(_: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, InvalidInputError)
-        loc = error.field.split(".")
-        detail = [{"loc": loc, "msg": error.message, "type": "value_error"}]
-        return JSONResponse(status_code=422, content={"detail": detail})
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, StarletteHTTPException)
-        if error.status_code == 400:  # an undecodable body: a field-level 422 like the rest
-            detail = [{"loc": ["body"], "msg": f"unreadable body: {error.detail}", "type": "body"}]
-            return JSONResponse(status_code=422, content={"detail": detail})
-        return await http_exception_handler(request, error)
-
-    async def unknown_user(_: Request, error: Exception) -> JSONResponse:
-        return _problem(404, str(error), new_user_endpoint=NEW_USER_ENDPOINT)
-
-    async def not_found(_: Request, error: Exception) -> JSONResponse:
-        suggestions = error.suggestions if isinstance(error, TitleNotFoundError) else None
-        return _problem(
-            404, str(error.args[0]) if error.args else "not found", suggestions=suggestions
-        )
-
-    async def not_ready(_: Request, error: Exception) -> JSONResponse:
-        return _problem(503, f"no model is served yet: {error}")
-
-    async def server_error(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", _route_of(request))
-        return _problem(500, "internal error; the request id identifies it in the logs")
-
-    app.add_exception_handler(InvalidInputError, invalid_input)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(UnknownUserError, unknown_user)
-    app.add_exception_handler(UnknownAnimeError, not_found)
-    app.add_exception_handler(TitleNotFoundError, not_found)
-    app.add_exception_handler(ModelNotReadyError, not_ready)
-
-    async def database_down(_: Request, error: Exception) -> JSONResponse:
-        return _problem(503, f"writes are unavailable: {error}")
-
-    async def conflict(_: Request, error: Exception) -> JSONResponse:
-        return _problem(409, str(error))
-
-    async def no_rating(_: Request, error: Exception) -> JSONResponse:
-        return _problem(404, str(error))
-
-    app.add_exception_handler(DatabaseUnavailableError, database_down)
-    app.add_exception_handler(UserExistsError, conflict)
-    app.add_exception_handler(NoSuchRatingError, no_rating)
-    app.add_exception_handler(Exception, server_error)
+def _route_path(scope: Scope) -> str:
+    return str(getattr(scope.get("route"), "path", "unmatched"))
 
 
 class ObserveMiddleware:
@@ -142,10 +74,13 @@ class ObserveMiddleware:
         status = 500
         started = time.perf_counter()
 
+        status_started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                status_started = True
                 header = (REQUEST_ID_HEADER.encode(), request_id.encode("latin-1"))
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
@@ -153,13 +88,22 @@ class ObserveMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # answered here, where the request id is still known, as an ordinary response: the
+            # client's keep-alive connection stays usable (Starlette's last-resort handler
+            # re-raises, and the server then drops the connection)
+            log.exception("unhandled error on %s %s", scope["method"], _route_path(scope))
+            if status_started:
+                raise  # part of a response is out: only closing the connection is honest
+            response = problem(500, "internal error; the request id identifies it in the logs")
+            await response(scope, receive, send_with_id)
         finally:
             self.metrics.in_flight.dec()
             self._record(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
-        route = str(getattr(scope.get("route"), "path", "unmatched"))
+        route = _route_path(scope)
         method = scope["method"]
         self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
@@ -223,10 +167,11 @@ def _migrate(database: Database, retry_seconds: float = 2.0) -> threading.Thread
 
 
 def _install_operational_routes(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
-    def healthz() -> dict[str, str]:
-        """The process is up (says nothing about the model)."""
-        return {"status": "alive"}
+    @app.get("/healthz", tags=["operations"], summary="Liveness, and the database's health")
+    def healthz(users: UsersDep) -> dict[str, str]:
+        """The process is up (always 200 while it answers); ``database`` says whether the
+        database answers right now (``up``/``down``; also the metric ``otaku_database_up``)."""
+        return {"status": "alive", "database": "up" if users.reachable() else "down"}
 
     @app.get(
         "/readyz",
@@ -235,12 +180,12 @@ def _install_operational_routes(app: FastAPI) -> None:
         response_model=None,
         responses={503: {"model": Problem, "description": "No model is loaded (yet)."}},
     )
-    def readyz(holder: HolderDep, users: UsersDep) -> JSONResponse | dict[str, str]:
-        """Ready when a model is loaded and the database answers; 503 with the reason."""
+    def readyz(holder: HolderDep) -> JSONResponse | dict[str, str]:
+        """Ready when a model is loaded (503 with the reason until then). The database is not
+        part of readiness: reads go on without it, and taking every replica out of service
+        for it would turn a partial outage into a full one (see ``/healthz``)."""
         if holder.problem is not None:
-            return _problem(503, holder.problem)
-        if not users.reachable():
-            return _problem(503, "the database is unreachable (reads still work from the model)")
+            return problem(503, holder.problem)
         return {"status": "ready", "model_version": holder.current().engine.version}
 
     @app.get(
@@ -292,10 +237,13 @@ def create_app(settings: Settings | None = None, served: ServedModel | None = No
     database = Database(create_db_engine(database_url(settings)))
     app.state.users = UserDirectory(database)
     metrics.watch_job_runs(lambda: run_summaries(database))
+    metrics.watch_database(app.state.users.reachable)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     _install_operational_routes(app)
     app.include_router(router)
     app.include_router(compat_router)
     app.include_router(admin_router)
+    app.openapi = model_openapi(app, app.state.holder)  # type: ignore[method-assign]
     return app

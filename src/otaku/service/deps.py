@@ -1,6 +1,5 @@
 """Dependencies the routes declare (FastAPI ``Annotated`` aliases)."""
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -8,6 +7,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from otaku.config import Settings
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.model import ModelHolder, ServedModel
+from otaku.service.security import key_matches
 from otaku.service.users import UserDirectory
 
 
@@ -45,8 +45,20 @@ def require_api_key(
 ) -> None:
     """Writes need the configured API key (when one is configured)."""
     expected = get_settings_dep(request).api_key
-    if expected and not (api_key and secrets.compare_digest(api_key, expected)):
+    if expected and not key_matches(api_key, expected):
         raise HTTPException(status_code=401, detail="a valid X-API-Key header is required")
+
+
+def require_history_access(
+    request: Request, api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+) -> None:
+    """A user's rating history is private when a key is set (``OTAKU_PRIVATE_HISTORY``)."""
+    settings = get_settings_dep(request)
+    if settings.api_key and settings.private_history and not key_matches(api_key, settings.api_key):
+        raise HTTPException(
+            status_code=401,
+            detail="a user's rating history needs a valid X-API-Key header (OTAKU_PRIVATE_HISTORY)",
+        )
 
 
 def require_admin_key(
@@ -56,14 +68,16 @@ def require_admin_key(
     expected = get_settings_dep(request).api_key
     if not expected:
         raise HTTPException(status_code=403, detail="admin routes need OTAKU_API_KEY to be set")
-    if not (api_key and secrets.compare_digest(api_key, expected)):
+    if not key_matches(api_key, expected):
         raise HTTPException(status_code=401, detail="a valid X-API-Key header is required")
+    assert api_key is not None
     return api_key
 
 
 AdminKey = Annotated[str, Depends(require_admin_key)]
 UsersDep = Annotated[UserDirectory, Depends(get_users)]
 WriteAccess = Depends(require_api_key)
+HistoryAccess = Depends(require_history_access)
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ServedDep = Annotated[ServedModel, Depends(get_served)]

@@ -97,6 +97,11 @@ class ServiceMetrics:
             "When the service loaded the model it serves (Unix time).",
             registry=self.registry,
         )
+        self.database_up = Gauge(
+            "otaku_database_up",
+            "1 when the database answered at the last scrape, else 0 (readiness ignores it).",
+            registry=self.registry,
+        )
 
     def observe_stages(self, strategy: str, timings: Mapping[str, float]) -> None:
         """Record the per-stage timings of one recommendation."""
@@ -108,6 +113,10 @@ class ServiceMetrics:
         self.model.info({key: str(value) for key, value in labels.items()})
         self.model_trained.set(trained_at)
         self.model_loaded.set(loaded_at)
+
+    def watch_database(self, reachable: Callable[[], bool]) -> None:
+        """Ask ``reachable`` at every scrape for ``otaku_database_up``."""
+        self.database_up.set_function(lambda: 1.0 if reachable() else 0.0)
 
     def watch_job_runs(self, read: Callable[[], Sequence[RunSummary]]) -> None:
         """Export the database's record of batch-job runs (retrain outcomes among them)."""

@@ -1,13 +1,24 @@
 """The REST routes: validate, call the engine, map to a response schema."""
 
+import re
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from otaku.columns import ID_MAX, ID_MIN
 from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser, UnknownUserError
-from otaku.service.deps import AdminKey, MetricsDep, ServedDep, UsersDep, WriteAccess
+from otaku.pipeline.filters import InvalidInputError
+from otaku.service.deps import (
+    AdminKey,
+    HistoryAccess,
+    MetricsDep,
+    ServedDep,
+    UsersDep,
+    WriteAccess,
+    require_history_access,
+)
 from otaku.service.schemas import (
     AnimeDetail,
     AnimeSummary,
@@ -40,8 +51,13 @@ admin_router = APIRouter(prefix="/admin", tags=["operations"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown id, or no anime by that title."}
 }
-UserId = Annotated[int, Path(ge=0, le=2**62, description="A user id known to the model.")]
-AnimeId = Annotated[int, Path(ge=0, le=2**62, description="A MyAnimeList anime id.")]
+UserId = Annotated[int, Path(ge=ID_MIN, le=ID_MAX, description="A user id.")]
+AnimeId = Annotated[int, Path(ge=ID_MIN, le=ID_MAX, description="A MyAnimeList anime id.")]
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "The X-API-Key header is missing or wrong."},
+    503: {"model": Problem, "description": "The database is unavailable."},
+}
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 
 
 def _json(model: BaseModel) -> Response:
@@ -84,24 +100,27 @@ def user_recommendations(
     metrics: MetricsDep,
 ) -> Response:
     """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
-    profile = users.profile(served.engine, user_id)
+    current = users.current(served.engine, user_id)
     page = served.engine.recommend_for_profile(
-        profile, query.k, query.offset, query.to_filter(), query.strategy
+        current.profile, query.k, query.offset, query.to_filter(), query.strategy
     )
     metrics.observe_stages(page.strategy, page.timings)
-    return _json(RecommendationPage.of(page, query.k, served.engine.version))
+    return _json(RecommendationPage.of(page, query.k, served.engine.version, current.degraded))
 
 
 @router.get(
     "/users/{user_id}",
     response_model=UserProfile,
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **AUTH_ERRORS},
     summary="A known user's ratings and genre profile",
+    dependencies=[HistoryAccess],
 )
 def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserProfile:
-    """What a user rated (best first) and the share of each genre in it (current ratings)."""
+    """What a user rated (best first) and the share of each genre in it (current ratings).
+    A rating history is private when an API key is configured (`OTAKU_PRIVATE_HISTORY`)."""
     engine = served.engine
-    profile = users.profile(engine, user_id)
+    current = users.current(engine, user_id)
+    profile = current.profile
     features = profile.features
     shares = {engine.genres[g]: round(float(features[g]), 4) for g in np.flatnonzero(features[:-1])}
     return UserProfile(
@@ -112,6 +131,7 @@ def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserPro
         ],
         genre_profile=dict(sorted(shares.items(), key=lambda pair: -pair[1])),
         mean_rating=round(float(features[-1]) * 10, 3),
+        degraded=current.degraded,
     )
 
 
@@ -119,7 +139,10 @@ def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserPro
     "/users",
     response_model=UserCreated,
     status_code=201,
-    responses={409: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+    responses={
+        409: {"model": Problem, "description": "That id is taken (or no id is left above it)."},
+        **AUTH_ERRORS,
+    },
     summary="Create a user",
     dependencies=[WriteAccess],
 )
@@ -131,7 +154,7 @@ def create_user(body: NewUserIn, users: UsersDep) -> UserCreated:
 @router.put(
     "/users/{user_id}/ratings/{anime_id}",
     response_model=RatingStored,
-    responses={**NOT_FOUND, 401: {"model": Problem}, 503: {"model": Problem}},
+    responses={**NOT_FOUND, **AUTH_ERRORS},
     summary="Add or change a rating",
     dependencies=[WriteAccess],
 )
@@ -146,7 +169,7 @@ def put_rating(
 @router.delete(
     "/users/{user_id}/ratings/{anime_id}",
     status_code=204,
-    responses={**NOT_FOUND, 401: {"model": Problem}, 503: {"model": Problem}},
+    responses={**NOT_FOUND, **AUTH_ERRORS},
     summary="Delete a rating",
     dependencies=[WriteAccess],
 )
@@ -217,7 +240,7 @@ def similar_by_title(
     above 0.9; no match → 404 with "did you mean" suggestions."""
     engine = served.engine
     match = engine.find_title(query.title)
-    anime_id = int(engine.table.anime_ids[match.item])
+    anime_id = engine.anime_id_of(match.item)
     page = engine.similar(anime_id, query.k, query.offset, query.to_filter())
     metrics.observe_stages("similar", page.timings)
     base = RecommendationPage.of(page, query.k, engine.version)
@@ -289,27 +312,32 @@ def _compat(info: AnimeSummary, **extra: object) -> CompatAnime:
 @compat_router.post(
     "/recommend/",
     response_model=CompatResponse,
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **AUTH_ERRORS},
     summary="Reference-service compatible recommendations",
     tags=["compatibility"],
 )
-def recommend_compat(request: CompatRequest, served: ServedDep, users: UsersDep) -> CompatResponse:
+def recommend_compat(
+    request: CompatRequest, http: Request, served: ServedDep, users: UsersDep
+) -> CompatResponse:
     """The reference service's endpoint: `user_input` a user id (known: their watched list and
     recommendations; unknown: a new user with `user_preferences`) or an anime title (similar
-    anime)."""
+    anime). A known user's watched list is private when an API key is configured."""
     engine = served.engine
     user_input = request.user_input
-    if isinstance(user_input, str) and not user_input.strip().isdigit():
+    degraded = None
+    if isinstance(user_input, str) and not _DECIMAL.fullmatch(user_input.strip()):
         match = engine.find_title(user_input)
-        page = engine.similar(int(engine.table.anime_ids[match.item]))
+        page = engine.similar(engine.anime_id_of(match.item))
         watched: list[CompatAnime] = []
     else:
-        user_id = int(user_input)
+        user_id = _compat_user_id(user_input)
         try:
-            profile = users.profile(engine, user_id)
-            page = engine.recommend_for_profile(profile)
-            history = engine.history_of(profile)
+            current = users.current(engine, user_id)
+            require_history_access(http, http.headers.get("X-API-Key"))
+            page = engine.recommend_for_profile(current.profile)
+            history = engine.history_of(current.profile)
             watched = [_compat(AnimeSummary.of(info), rating=r) for info, r in history]
+            degraded = current.degraded
         except UnknownUserError:
             page = engine.recommend_for_new_user(NewUser(preferences=request.user_preferences))
             watched = []
@@ -321,7 +349,20 @@ def recommend_compat(request: CompatRequest, served: ServedDep, users: UsersDep)
         )
         for rec in page.items
     ]
-    return CompatResponse(user_input=user_input, watched=watched, recommendations=recommendations)
+    return CompatResponse(
+        user_input=user_input,
+        watched=watched,
+        recommendations=recommendations,
+        degraded=degraded,
+    )
+
+
+def _compat_user_id(user_input: int | str) -> int:
+    """A user id from the reference route's input (an integer, or decimal digits)."""
+    user_id = int(user_input)
+    if not ID_MIN <= user_id <= ID_MAX:
+        raise InvalidInputError("user_input", f"a user id must be in {ID_MIN}..{ID_MAX}")
+    return user_id
 
 
 @admin_router.post(

@@ -4,20 +4,31 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from otaku.columns import RATING_MAX, RATING_MIN
+from otaku.columns import ID_MAX, ID_MIN, RATING_MAX, RATING_MIN
 from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.engine import MAX_K, MAX_OFFSET, Page, Recommended
 from otaku.pipeline.filters import ItemFilter
 
 StrategyName = Literal["default", "seed"]
-Rating = Annotated[int, Field(ge=RATING_MIN, le=RATING_MAX, description="1..10")]
-GenreWeight = Annotated[float, Field(ge=0.0, le=1.0)]
+# Writes take exactly the type they document: `true`, "7" and 7.0 are not the rating 7.
+Rating = Annotated[StrictInt, Field(ge=RATING_MIN, le=RATING_MAX, description="1..10")]
+GenreWeight = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+StrictId = Annotated[StrictInt, Field(ge=ID_MIN, le=ID_MAX)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_NAMES = 50  # genres or types in one filter
+MAX_PREFERENCES = 100  # genre weights of one new user
 
 
 class Strict(BaseModel):
     """Inputs reject unknown fields, so a typo is an error and not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class StrictBody(BaseModel):
+    """JSON bodies: unknown fields refused, and no coercion (a string is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class AnimeSummary(BaseModel):
@@ -85,9 +96,16 @@ class RecommendationPage(BaseModel):
     offset: int
     k: int
     items: list[RecommendationItem]
+    degraded: str | None = Field(
+        default=None,
+        description="Set when the answer could not use the user's current ratings (the "
+        "database is unavailable): says what it was built from instead.",
+    )
 
     @classmethod
-    def of(cls, page: Page, k: int, model_version: str) -> "RecommendationPage":
+    def of(
+        cls, page: Page, k: int, model_version: str, degraded: str | None = None
+    ) -> "RecommendationPage":
         """From an engine page."""
         return cls.model_construct(
             strategy=page.strategy,
@@ -95,6 +113,7 @@ class RecommendationPage(BaseModel):
             offset=page.offset,
             k=k,
             items=[_item(page.offset + i + 1, rec) for i, rec in enumerate(page.items)],
+            degraded=degraded,
         )
 
 
@@ -134,9 +153,15 @@ class SimilarPage(RecommendationPage):
 class Filters(Strict):
     """Which anime may be recommended."""
 
-    include_genres: list[str] = Field(default_factory=list, description="At least one of these.")
-    exclude_genres: list[str] = Field(default_factory=list, description="None of these.")
-    types: list[str] = Field(default_factory=list, description="TV, Movie, OVA, ONA, ...")
+    include_genres: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="At least one of these."
+    )
+    exclude_genres: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="None of these."
+    )
+    types: list[Name] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="TV, Movie, OVA, ONA, ..."
+    )
     min_score: float | None = Field(default=None, ge=0, le=10, description="Minimum MAL score.")
     year_from: int | None = Field(default=None, ge=1900, le=2100)
     year_to: int | None = Field(default=None, ge=1900, le=2100)
@@ -155,24 +180,30 @@ class Filters(Strict):
         )
 
 
-class RatingIn(Strict):
+class BodyFilters(Filters):
+    """Filters in a JSON body (strict types)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class RatingIn(StrictBody):
     """One rating a new user gives."""
 
-    anime_id: int
+    anime_id: StrictId
     rating: Rating
 
 
-class NewUserRequest(Strict):
+class NewUserRequest(StrictBody):
     """A new user: genre weights and/or a few ratings; both may be empty (cold start)."""
 
-    preferences: dict[str, GenreWeight] = Field(
-        default_factory=dict, description="Genre → weight in [0, 1]."
+    preferences: dict[Name, GenreWeight] = Field(
+        default_factory=dict, max_length=MAX_PREFERENCES, description="Genre → weight in [0, 1]."
     )
     ratings: list[RatingIn] = Field(default_factory=list, max_length=1000)
-    k: int = Field(default=10, ge=1, le=MAX_K)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    k: StrictInt = Field(default=10, ge=1, le=MAX_K)
+    offset: StrictInt = Field(default=0, ge=0, le=MAX_OFFSET)
     strategy: StrategyName = "default"
-    filters: Filters = Field(default_factory=Filters)
+    filters: BodyFilters = Field(default_factory=BodyFilters)
 
     @field_validator("ratings")
     @classmethod
@@ -186,6 +217,8 @@ class NewUserRequest(Strict):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {"preferences": {"Action": 1, "Romance": 0.4}, "k": 10},
@@ -210,6 +243,9 @@ class UserProfile(BaseModel):
     ratings: list[RatedAnime]
     genre_profile: dict[str, float] = Field(description="Share of each genre in what they rated.")
     mean_rating: float
+    degraded: str | None = Field(
+        default=None, description="Set when the database is unavailable (see recommendations)."
+    )
 
 
 class SearchResult(BaseModel):
@@ -261,13 +297,17 @@ class Problem(BaseModel):
 class CompatRequest(BaseModel):
     """The reference service's request: a user id (or an anime title) and genre weights."""
 
-    user_input: StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
+    user_input: StrictId | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
         description="A user id, or an anime title (similar anime)."
     )
-    user_preferences: dict[str, GenreWeight] = Field(default_factory=dict)
+    user_preferences: dict[Name, GenreWeight] = Field(
+        default_factory=dict, max_length=MAX_PREFERENCES
+    )
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {"user_input": 1, "user_preferences": {}},
@@ -298,12 +338,13 @@ class CompatResponse(BaseModel):
     user_input: int | str
     watched: list[CompatAnime]
     recommendations: list[CompatAnime]
+    degraded: str | None = None
 
 
-class NewUserIn(Strict):
+class NewUserIn(StrictBody):
     """A user to create; without an id the service picks the next free one."""
 
-    user_id: int | None = Field(default=None, ge=0, le=2**62)
+    user_id: StrictId | None = None
 
 
 class UserCreated(BaseModel):
@@ -312,7 +353,7 @@ class UserCreated(BaseModel):
     user_id: int
 
 
-class RatingValue(Strict):
+class RatingValue(StrictBody):
     """A rating to set."""
 
     rating: Rating

@@ -2,28 +2,44 @@
 updates the stored feature vector in the same transaction, and the next recommendation folds
 the new ratings in (no retraining).
 
-When the database cannot be reached, reads fall back to what the loaded model knows, and
-writes fail with :class:`DatabaseUnavailableError` (503): nothing is half-written.
+When the database cannot be reached, reads fall back to the newest ratings this process knows
+(or the model's training data) and say so in the answer, a user known to neither gets 503,
+and writes fail with :class:`DatabaseUnavailableError` (503): nothing is half-written.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from otaku.pipeline.cache import LruCache
 from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
 from otaku.storage.database import Database
 from otaku.storage.models import Rating, User
 from otaku.storage.preferences import refresh_preferences
-from otaku.storage.repository import Repository
+from otaku.storage.repository import Repository, UserIdsExhaustedError
+
+__all__ = [
+    "CurrentProfile",
+    "DatabaseUnavailableError",
+    "NoSuchRatingError",
+    "UserDirectory",
+    "UserExistsError",
+    "UserIdsExhaustedError",
+]
 
 log = logging.getLogger(__name__)
 
 
 _RATINGS_OF = select(Rating.anime_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
 _USER = select(User.user_id).where(User.user_id == bindparam("user_id"))
+
+
+UNREACHABLE = "the database is unavailable, so writes are refused for now; try again shortly"
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -38,29 +54,87 @@ class NoSuchRatingError(LookupError):
     """The user has not rated that anime."""
 
 
+RECENT_USERS = 20_000
+TRAINED_FALLBACK = (
+    "the database is unavailable: answered from the ratings the model was trained on; "
+    "ratings given since then are not taken into account"
+)
+RECENT_FALLBACK = (
+    "the database is unavailable: answered from the ratings this server last read or wrote "
+    "for this user; changes made elsewhere since then are not taken into account"
+)
+
+
+@dataclass(frozen=True)
+class CurrentProfile:
+    """A user's profile, and why it may be out of date (None: it is current)."""
+
+    profile: Profile
+    degraded: str | None = None
+
+
 class UserDirectory:
     """Reads and writes users' ratings (the database is optional: without one, the model's
-    training data is all there is)."""
+    training data is all there is).
+
+    Writes for one user run one at a time (a row lock on PostgreSQL, ``BEGIN IMMEDIATE`` on
+    SQLite), so a double-clicked "Rate", or a rating changed and deleted at once, both succeed
+    in some order. What this process last read or wrote of each user (up to
+    :data:`RECENT_USERS` users) is kept, so that while the database is down a user's answer
+    is built from their newest ratings known here, and says so.
+    """
 
     def __init__(self, database: Database | None) -> None:
         self.database = database
+        self._recent: LruCache[int, tuple[np.ndarray, np.ndarray]] = LruCache(RECENT_USERS)
 
     def _require_database(self) -> Database:
         if self.database is None:
             raise DatabaseUnavailableError("no database is configured: writes are disabled")
         return self.database
 
+    def _remember(self, user_id: int, ratings: Mapping[int, int]) -> None:
+        anime_ids = np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
+        values = np.fromiter(ratings.values(), dtype=np.int8, count=len(ratings))
+        self._recent.put(user_id, (anime_ids, values))
+
+    def _remembered(self, user_id: int) -> dict[int, int] | None:
+        recent = self._recent.get(user_id)
+        if recent is None:
+            return None
+        return dict(zip(recent[0].tolist(), recent[1].tolist(), strict=True))
+
+    def current(self, engine: Engine, user_id: int) -> CurrentProfile:
+        """The user's current profile; unknown everywhere → :class:`UnknownUserError`; the
+        database down and the user unknown to this server → :class:`DatabaseUnavailableError`
+        (a 503, not a confident 404)."""
+        if self.database is None:
+            return CurrentProfile(engine.known_profile(user_id))
+        try:
+            ratings = self._current_ratings(user_id)
+        except OperationalError as error:
+            log.warning("database unreachable, answering from what is known here: %s", error)
+            return self._without_database(engine, user_id)
+        if ratings is None:
+            return CurrentProfile(engine.known_profile(user_id))
+        self._remember(user_id, ratings)
+        return CurrentProfile(engine.profile_from_ratings(user_id, ratings))
+
     def profile(self, engine: Engine, user_id: int) -> Profile:
-        """The user's current profile; unknown everywhere → :class:`UnknownUserError`."""
-        if self.database is not None:
-            try:
-                ratings = self._current_ratings(user_id)
-            except OperationalError as error:
-                log.warning("database unreachable, answering from the model: %s", error)
-                return engine.known_profile(user_id)
-            if ratings is not None:
-                return engine.profile_from_ratings(user_id, ratings)
-        return engine.known_profile(user_id)
+        """The user's current profile (see :meth:`current`)."""
+        return self.current(engine, user_id).profile
+
+    def _without_database(self, engine: Engine, user_id: int) -> CurrentProfile:
+        remembered = self._remembered(user_id)
+        if remembered is not None:
+            return CurrentProfile(engine.profile_from_ratings(user_id, remembered), RECENT_FALLBACK)
+        try:
+            return CurrentProfile(engine.known_profile(user_id), TRAINED_FALLBACK)
+        except UnknownUserError:
+            raise DatabaseUnavailableError(
+                f"the database is unavailable and user {user_id} is not in the served model, "
+                "so their ratings cannot be read now; try again shortly"
+            ) from None
 
     def _current_ratings(self, user_id: int) -> dict[int, int] | None:
         """The user's ratings (None when the user is not in the database): one query on the
@@ -75,47 +149,55 @@ class UserDirectory:
 
     @contextmanager
     def _write(self) -> Iterator[Repository]:
-        """One write transaction; an unreachable database becomes DatabaseUnavailableError."""
+        """One write transaction; an unreachable database becomes DatabaseUnavailableError
+        (its driver message is logged, not shown to the client)."""
         try:
             with self._require_database().transaction() as session:
                 yield Repository(session)
         except OperationalError as error:
-            raise DatabaseUnavailableError(f"the database is unreachable: {error}") from error
+            log.warning("database unreachable for a write: %s", error)
+            raise DatabaseUnavailableError(UNREACHABLE) from error
 
     def create(self, user_id: int | None) -> int:
-        """Create a user (a fresh id when none is given)."""
+        """Create a user (a fresh id when none is given: allocated under a lock, so concurrent
+        creations get distinct ids)."""
         try:
             with self._write() as repo:
                 chosen = repo.next_user_id() if user_id is None else user_id
                 if repo.user_exists(chosen):
                     raise UserExistsError(f"user {chosen} already exists")
                 repo.add_user(chosen, "api")
-                return chosen
-        except IntegrityError as error:  # created concurrently, or held in the future pool
+        except IntegrityError as error:  # the same explicit id created concurrently
             raise UserExistsError(f"user {user_id} already exists") from error
+        self._remember(chosen, {})
+        return chosen
 
     def rate(self, engine: Engine, user_id: int, anime_id: int, rating: int) -> bool:
         """Add or change a rating and refresh the user's features; True when it was new."""
         engine.item_of(anime_id)  # UnknownAnimeError for anime outside the model's catalog
         with self._write() as repo:
-            self._check_user(repo, user_id)
+            self._lock_user(repo, user_id)
             if not repo.anime_exists(anime_id):
                 raise UnknownAnimeError(anime_id)
             created = repo.set_rating(user_id, anime_id, rating)
             refresh_preferences(repo, [user_id])
-            return created
+            current = dict(repo.user_ratings(user_id))
+        self._remember(user_id, current)
+        return created
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
         """Delete a rating and refresh the user's features."""
         with self._write() as repo:
-            self._check_user(repo, user_id)
+            self._lock_user(repo, user_id)
             if not repo.delete_rating(user_id, anime_id):
                 raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
             refresh_preferences(repo, [user_id])
+            current = dict(repo.user_ratings(user_id))
+        self._remember(user_id, current)
 
     @staticmethod
-    def _check_user(repo: Repository, user_id: int) -> None:
-        if not repo.user_exists(user_id):
+    def _lock_user(repo: Repository, user_id: int) -> None:
+        if not repo.lock_user(user_id):
             raise UnknownUserError(user_id)
 
     def reachable(self) -> bool:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from otaku.config import Settings
@@ -31,11 +31,25 @@ def database_url(settings: Settings) -> str:
     return f"sqlite:///{(settings.home / 'otaku.db').resolve()}"
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
+# Execution option of the engine that write transactions use: on SQLite they begin with
+# BEGIN IMMEDIATE, taking the write lock first. A deferred transaction that reads and then
+# writes fails at once ("database is locked") when another writer got in between; an
+# immediate one waits for it (up to the connection timeout), so concurrent writes serialise.
+WRITE_TRANSACTION = "otaku_write_transaction"
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _: Any) -> None:
+    # SQLAlchemy, not the driver, begins transactions (see _begin_sqlite_transaction)
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -45,7 +59,8 @@ def create_db_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     # connect_timeout: an unreachable server fails a request (or a metrics scrape) in seconds,
     # not after the operating system's TCP timeout
@@ -65,7 +80,7 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with ALEMBIC_LOCK, engine.begin() as connection:
+    with ALEMBIC_LOCK, engine.execution_options(**{WRITE_TRANSACTION: True}).begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_ADVISORY_LOCK})")
         config.attributes["connection"] = connection
@@ -77,7 +92,8 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        writer = engine.execution_options(**{WRITE_TRANSACTION: True})
+        self._sessions = sessionmaker(writer, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, run_migrations: bool = True) -> "Database":
@@ -89,7 +105,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed at the end, or rolled back on any error."""
+        """A session whose work is committed at the end, or rolled back on any error (a write
+        transaction: on SQLite it holds the write lock from its start)."""
         with self._sessions() as session, session.begin():
             yield session
 

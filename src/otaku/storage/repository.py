@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from otaku.columns import Columns
+from otaku.columns import ID_MAX, Columns
 from otaku.storage.models import (
     Anime,
     Base,
@@ -25,6 +25,13 @@ from otaku.storage.models import (
 )
 
 CHUNK_ROWS = 50_000
+# Held (transaction-scoped) while a new user id is chosen and inserted on PostgreSQL, so two
+# creations never pick the same id; SQLite write transactions are serialised already.
+USER_ID_ALLOCATION_LOCK = 0x07A4_0001
+
+
+class UserIdsExhaustedError(RuntimeError):
+    """No id above the largest one in use is left in the id range."""
 
 
 class Repository:
@@ -45,6 +52,12 @@ class Repository:
     def user_exists(self, user_id: int) -> bool:
         """Whether a live user has this id."""
         return self.session.get(User, user_id) is not None
+
+    def lock_user(self, user_id: int) -> bool:
+        """Whether a live user has this id; their row stays locked until the transaction ends
+        (``FOR UPDATE`` on PostgreSQL), so writes for one user run one at a time."""
+        locked = select(User.user_id).where(User.user_id == user_id).with_for_update()
+        return self.session.execute(locked).first() is not None
 
     def anime_exists(self, anime_id: int) -> bool:
         """Whether the catalog holds this anime."""
@@ -94,10 +107,20 @@ class Repository:
 
     # ----- writes --------------------------------------------------------------------------
     def next_user_id(self) -> int:
-        """An id no live or future user has."""
+        """An id no live or future user has: one above the largest in use. Concurrent callers
+        wait for each other (until the caller's transaction ends), so each gets its own."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            self.session.execute(lock, {"key": USER_ID_ALLOCATION_LOCK})
         live = self.session.scalar(select(func.max(User.user_id))) or 0
         future = self.session.scalar(select(func.max(FutureUser.user_id))) or 0
-        return int(max(live, future)) + 1
+        chosen = int(max(live, future)) + 1
+        if chosen > ID_MAX:
+            raise UserIdsExhaustedError(
+                f"no user id above {chosen - 1} is left (ids go up to {ID_MAX}); "
+                "create the user with an explicit user_id"
+            )
+        return chosen
 
     def add_user(self, user_id: int, origin: str) -> None:
         """Create a live user."""

@@ -127,7 +127,8 @@ def test_new_user_with_nothing(client: TestClient) -> None:
         ({"ratings": [{"anime_id": 1, "rating": 11}]}, ["body", "ratings", 0, "rating"]),
         ({"ratings": [{"anime_id": 1, "rating": 0}]}, ["body", "ratings", 0, "rating"]),
         ({"ratings": [{"anime_id": 1}]}, ["body", "ratings", 0, "rating"]),
-        ({"ratings": [{"anime_id": -3, "rating": 5}]}, ["ratings", "-3"]),
+        ({"ratings": [{"anime_id": -3, "rating": 5}]}, ["body", "ratings", 0, "anime_id"]),
+            ({"ratings": [{"anime_id": 3, "rating": 5}]}, ["ratings", "3"]),
         ({"preferences": {"Cooking": 1}}, ["preferences", "Cooking"]),
         ({"preferences": {"Action": 2}}, ["body", "preferences", "Action"]),
         ({"k": 500}, ["body", "k"]),
@@ -209,7 +210,7 @@ def test_compat_endpoint_new_user_and_title(client: TestClient, engine: Engine) 
 
 
 def test_operations_routes_and_request_ids(client: TestClient, engine: Engine) -> None:
-    assert client.get("/healthz").json() == {"status": "alive"}
+    assert client.get("/healthz").json() == {"status": "alive", "database": "up"}
     assert client.get("/readyz").json()["model_version"] == engine.version
     response = client.get("/v1/genres", headers={REQUEST_ID_HEADER: "abc-123"})
     assert response.headers[REQUEST_ID_HEADER] == "abc-123"

@@ -1,0 +1,56 @@
+"""The OpenAPI document with the served model's vocabularies: genres and anime types are
+enums (clients and fuzzers see what is valid), regenerated when another model is served."""
+
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from otaku.service.model import ModelHolder
+
+GENRE_LISTS = ("include_genres", "exclude_genres")
+TYPE_LISTS = ("types",)
+GENRE_MAPS = ("preferences", "user_preferences")
+
+
+def _constrain(node: Any, name: str, genres: list[str], types: list[str]) -> None:
+    """Give the schema ``node`` of a field or parameter called ``name`` its enum."""
+    if name in GENRE_LISTS + TYPE_LISTS and isinstance(node.get("items"), dict):
+        node["items"]["enum"] = list(genres if name in GENRE_LISTS else types)
+    if name in GENRE_MAPS and node.get("type") == "object":
+        node["propertyNames"] = {"enum": list(genres)}
+
+
+def add_vocabularies(document: dict[str, Any], genres: list[str], types: list[str]) -> None:
+    """Put the enums into every schema property and query parameter that takes them."""
+    for schema in document.get("components", {}).get("schemas", {}).values():
+        for name, field in schema.get("properties", {}).items():
+            _constrain(field, name, genres, types)
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                _constrain(parameter.get("schema", {}), parameter["name"], genres, types)
+
+
+def model_openapi(app: FastAPI, holder: ModelHolder) -> Callable[[], dict[str, Any]]:
+    """An ``app.openapi`` that adds the served model's genres and types (cached per model)."""
+    lock = threading.Lock()
+    cached: dict[str | None, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        served = holder.current_or_none()
+        version = served.engine.version if served else None
+        with lock:
+            if version not in cached:
+                app.openapi_schema = None
+                document = copy.deepcopy(FastAPI.openapi(app))
+                if served is not None:
+                    engine = served.engine
+                    add_vocabularies(document, engine.genres, engine.table.type_names)
+                cached.clear()
+                cached[version] = document
+            return cached[version]
+
+    return openapi
