@@ -8,7 +8,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from otaku.columns import Columns
+from otaku.columns import RATING_MAX, RATING_MIN, Columns
 from otaku.data.dataset import Dataset
 from otaku.models.base import NotFittedError
 from otaku.progress import StepBar
@@ -105,6 +105,12 @@ def predict_best(
     best = booster.best_iteration or None
     extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
     return np.asarray(booster.predict(features, num_iteration=best, **extra), dtype=np.float32)
+
+
+def on_rating_scale(predicted: np.ndarray) -> np.ndarray:
+    """Predictions clipped to the rating scale: a regressor strays just past its ends (10.11
+    was seen), and a predicted rating the scale cannot hold is a wrong answer."""
+    return np.clip(predicted, RATING_MIN, RATING_MAX)
 
 
 def rows(user_features: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from scipy import sparse
 
 from otaku.columns import RATING_MAX, RATING_MIN
 from otaku.features.user import features_from_history, features_from_preferences
-from otaku.models.rating import predict_best, rows
+from otaku.models.rating import on_rating_scale, predict_best, rows
 from otaku.pipeline.cache import LruCache
 from otaku.pipeline.candidates import UserContext, candidate_features
 from otaku.pipeline.catalog import AnimeInfo, ItemTable
@@ -460,8 +460,7 @@ class Engine:
         items, scores = self._ranking(profile, strategy, offset + k, item_filter, watch)
         items, scores = items[offset : offset + k], scores[offset : offset + k]
         with watch.stage("rating"):
-            # the regressor can stray just past the scale's ends (10.11 was seen)
-            predicted = np.clip(self._ratings_of(profile, items), RATING_MIN, RATING_MAX)
+            predicted = on_rating_scale(self._ratings_of(profile, items))
         with watch.stage("explain"):
             taste = Taste(
                 profile.rated_items,
@@ -554,7 +553,7 @@ class Engine:
             Recommended(
                 self.table.info(int(item)),
                 float(similarity[item]),
-                float(np.clip(self.cold_predictions[item], RATING_MIN, RATING_MAX)),
+                float(on_rating_scale(self.cold_predictions[item])),
                 reason,
             )
             for item, reason in zip(items, reasons, strict=True)

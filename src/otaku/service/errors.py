@@ -92,16 +92,19 @@ def validation_problem(errors: list[Any]) -> JSONResponse:
     return JSONResponse(status_code=422, content=body | ({"more_errors": more} if more > 0 else {}))
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (several routes may share a path)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods | {"OPTIONS"})
+    """Every method some route serves at this path (several routes may share a path, and
+    Starlette's own 405 names only the first one's)."""
+    routes = request.app.router.routes
+    allowed = {"OPTIONS"}
+    for method in HTTP_METHODS:
+        probe = {**request.scope, "method": "GET" if method == "HEAD" else method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.add(method)
+    return sorted(allowed)
 
 
 async def _request_validation(_: Request, error: Exception) -> JSONResponse:

@@ -1,5 +1,6 @@
 """The OpenAPI document with the served model's vocabularies: genres and anime types are
-enums (clients and fuzzers see what is valid), regenerated when another model is served."""
+enums (clients and fuzzers see what is valid), regenerated when another model is served; and
+integer bounds written as integers."""
 
 import copy
 import threading
@@ -21,6 +22,24 @@ def _constrain(node: Any, name: str, genres: list[str], types: list[str]) -> Non
         node["items"]["enum"] = list(genres if name in GENRE_LISTS else types)
     if name in GENRE_MAPS and node.get("type") == "object":
         node["propertyNames"] = {"enum": list(genres)}
+
+
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def integer_bounds(node: Any) -> None:
+    """Write the bounds of integer schemas as integers (pydantic emits ``10.0`` for strict
+    integers, which strict clients and code generators read as a float)."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for bound in BOUNDS:
+                if isinstance(node.get(bound), float) and node[bound].is_integer():
+                    node[bound] = int(node[bound])
+        for child in node.values():
+            integer_bounds(child)
+    elif isinstance(node, list):
+        for child in node:
+            integer_bounds(child)
 
 
 def add_vocabularies(document: dict[str, Any], genres: list[str], types: list[str]) -> None:
@@ -46,6 +65,7 @@ def model_openapi(app: FastAPI, holder: ModelHolder) -> Callable[[], dict[str, A
             if version not in cached:
                 app.openapi_schema = None
                 document = copy.deepcopy(FastAPI.openapi(app))
+                integer_bounds(document)
                 if served is not None:
                     engine = served.engine
                     add_vocabularies(document, engine.genres, engine.table.type_names)

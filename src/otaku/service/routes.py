@@ -60,6 +60,18 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 _DECIMAL = re.compile(r"[0-9]{1,20}")
 
 
+def _links(**targets: tuple[str, dict[str, str]]) -> dict[str, Any]:
+    """OpenAPI links: what a client (or a stateful fuzzer) can call next with this answer."""
+    return {
+        name: {"operationId": operation, "parameters": parameters}
+        for name, (operation, parameters) in targets.items()
+    }
+
+
+_USER_FROM_BODY = {"user_id": "$response.body#/user_id"}
+_RATING_FROM_BODY = {**_USER_FROM_BODY, "anime_id": "$response.body#/anime_id"}
+
+
 def _json(model: BaseModel) -> Response:
     """A model serialised once (returning the model would make FastAPI validate it again)."""
     return Response(model.model_dump_json(), media_type="application/json")
@@ -91,6 +103,7 @@ class TitleSimilarQuery(SimilarQuery):
     response_model=RecommendationPage,
     responses=NOT_FOUND,
     summary="Recommendations for a known user",
+    operation_id="user_recommendations",
 )
 def user_recommendations(
     user_id: UserId,
@@ -114,6 +127,7 @@ def user_recommendations(
     responses={**NOT_FOUND, **AUTH_ERRORS},
     summary="A known user's ratings and genre profile",
     dependencies=[HistoryAccess],
+    operation_id="user_profile",
 )
 def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserProfile:
     """What a user rated (best first) and the share of each genre in it (current ratings).
@@ -140,9 +154,18 @@ def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserPro
     response_model=UserCreated,
     status_code=201,
     responses={
+        201: {
+            "description": "The user was created.",
+            "links": _links(
+                RateAnime=("put_rating", _USER_FROM_BODY),
+                UserProfile=("user_profile", _USER_FROM_BODY),
+                UserRecommendations=("user_recommendations", _USER_FROM_BODY),
+            ),
+        },
         409: {"model": Problem, "description": "That id is taken (or no id is left above it)."},
         **AUTH_ERRORS,
     },
+    operation_id="create_user",
     summary="Create a user",
     dependencies=[WriteAccess],
 )
@@ -154,7 +177,20 @@ def create_user(body: NewUserIn, users: UsersDep) -> UserCreated:
 @router.put(
     "/users/{user_id}/ratings/{anime_id}",
     response_model=RatingStored,
-    responses={**NOT_FOUND, **AUTH_ERRORS},
+    responses={
+        200: {
+            "description": "The rating was stored.",
+            "links": _links(
+                DeleteRating=("delete_rating", _RATING_FROM_BODY),
+                RateAgain=("put_rating", _RATING_FROM_BODY),
+                UserRecommendations=("user_recommendations", _USER_FROM_BODY),
+                UserProfile=("user_profile", _USER_FROM_BODY),
+            ),
+        },
+        **NOT_FOUND,
+        **AUTH_ERRORS,
+    },
+    operation_id="put_rating",
     summary="Add or change a rating",
     dependencies=[WriteAccess],
 )
@@ -170,6 +206,7 @@ def put_rating(
     "/users/{user_id}/ratings/{anime_id}",
     status_code=204,
     responses={**NOT_FOUND, **AUTH_ERRORS},
+    operation_id="delete_rating",
     summary="Delete a rating",
     dependencies=[WriteAccess],
 )

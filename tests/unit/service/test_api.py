@@ -128,7 +128,7 @@ def test_new_user_with_nothing(client: TestClient) -> None:
         ({"ratings": [{"anime_id": 1, "rating": 0}]}, ["body", "ratings", 0, "rating"]),
         ({"ratings": [{"anime_id": 1}]}, ["body", "ratings", 0, "rating"]),
         ({"ratings": [{"anime_id": -3, "rating": 5}]}, ["body", "ratings", 0, "anime_id"]),
-            ({"ratings": [{"anime_id": 3, "rating": 5}]}, ["ratings", "3"]),
+        ({"ratings": [{"anime_id": 3, "rating": 5}]}, ["ratings", "3"]),
         ({"preferences": {"Cooking": 1}}, ["preferences", "Cooking"]),
         ({"preferences": {"Action": 2}}, ["body", "preferences", "Action"]),
         ({"k": 500}, ["body", "k"]),
