@@ -65,7 +65,7 @@ def test_a_new_user_rates_and_gets_recommendations_at_once(
     recommended = _recommended(client, user_id)
     assert len(recommended) == 20 and favourite not in recommended
 
-    profile = client.get(f"/v1/users/{user_id}").json()
+    profile = client.get(f"/v1/users/{user_id}", headers=KEY).json()
     assert [(r["anime"]["anime_id"], r["rating"]) for r in profile["ratings"]] == [(favourite, 9)]
     with database.transaction() as session:
         stored_features = session.get(UserPreference, user_id)
@@ -81,7 +81,7 @@ def test_a_new_user_rates_and_gets_recommendations_at_once(
     assert changed.json()["created"] is False
     assert client.delete(f"/v1/users/{user_id}/ratings/{favourite}", headers=KEY).status_code == 204
     assert client.delete(f"/v1/users/{user_id}/ratings/{favourite}", headers=KEY).status_code == 404
-    assert client.get(f"/v1/users/{user_id}").json()["ratings"] == []
+    assert client.get(f"/v1/users/{user_id}", headers=KEY).json()["ratings"] == []
 
 
 def test_a_known_users_new_rating_changes_their_recommendations(
@@ -111,10 +111,10 @@ def test_bad_writes_are_refused_and_change_nothing(
     client: TestClient, engine: Engine, path: str, body: dict[str, int], status: int
 ) -> None:
     user_id = int(engine.known_user_ids[3])
-    before = client.get(f"/v1/users/{user_id}").json()
+    before = client.get(f"/v1/users/{user_id}", headers=KEY).json()
     target = path.format(user=user_id, anime=int(engine.table.anime_ids[5]))
     assert client.put(target, json=body, headers=KEY).status_code == status
-    assert client.get(f"/v1/users/{user_id}").json() == before
+    assert client.get(f"/v1/users/{user_id}", headers=KEY).json() == before
 
 
 def test_creating_an_existing_user_is_a_conflict(client: TestClient, engine: Engine) -> None:

@@ -73,7 +73,6 @@ class ObserveMiddleware:
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()
-
         status_started = False
 
         async def send_with_id(message: Message) -> None:
