@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from otaku.config import Settings, get_settings
 from otaku.jobs.runs import run_summaries
+from otaku.service.compat import compat_router
 from otaku.service.deps import HolderDep, UsersDep
 from otaku.service.errors import install_error_handlers, problem
 from otaku.service.limits import BodyLimitMiddleware
@@ -29,7 +30,7 @@ from otaku.service.model import (
     load_served_model,
 )
 from otaku.service.openapi import model_openapi
-from otaku.service.routes import admin_router, compat_router, router
+from otaku.service.routes import admin_router, router
 from otaku.service.schemas import Problem
 from otaku.service.users import UserDirectory
 from otaku.storage.database import Database, create_db_engine, database_url, migrate

@@ -1,6 +1,5 @@
 """The REST routes: validate, call the engine, map to a response schema."""
 
-import re
 from typing import Annotated, Any
 
 import numpy as np
@@ -8,8 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from otaku.columns import ID_MAX, ID_MIN
-from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser, UnknownUserError
-from otaku.pipeline.filters import InvalidInputError
+from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser
 from otaku.service.deps import (
     AdminKey,
     HistoryAccess,
@@ -17,14 +15,10 @@ from otaku.service.deps import (
     ServedDep,
     UsersDep,
     WriteAccess,
-    require_history_access,
 )
 from otaku.service.schemas import (
     AnimeDetail,
     AnimeSummary,
-    CompatAnime,
-    CompatRequest,
-    CompatResponse,
     Filters,
     GenreList,
     ModelInfo,
@@ -45,7 +39,6 @@ from otaku.service.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-compat_router = APIRouter()
 admin_router = APIRouter(prefix="/admin", tags=["operations"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -57,7 +50,6 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "The X-API-Key header is missing or wrong."},
     503: {"model": Problem, "description": "The database is unavailable."},
 }
-_DECIMAL = re.compile(r"[0-9]{1,20}")
 
 
 def _links(**targets: tuple[str, dict[str, str]]) -> dict[str, Any]:
@@ -340,66 +332,6 @@ def model_info(served: ServedDep) -> ModelInfo:
         warmed_users=served.warm_up.warmed,
         warm_up_done=served.warm_up.done,
     )
-
-
-def _compat(info: AnimeSummary, **extra: object) -> CompatAnime:
-    return CompatAnime.model_validate({**info.model_dump(), **extra})
-
-
-@compat_router.post(
-    "/recommend/",
-    response_model=CompatResponse,
-    responses={**NOT_FOUND, **AUTH_ERRORS},
-    summary="Reference-service compatible recommendations",
-    tags=["compatibility"],
-)
-def recommend_compat(
-    request: CompatRequest, http: Request, served: ServedDep, users: UsersDep
-) -> CompatResponse:
-    """The reference service's endpoint: `user_input` a user id (known: their watched list and
-    recommendations; unknown: a new user with `user_preferences`) or an anime title (similar
-    anime). A known user's watched list is private when an API key is configured."""
-    engine = served.engine
-    user_input = request.user_input
-    degraded = None
-    if isinstance(user_input, str) and not _DECIMAL.fullmatch(user_input.strip()):
-        match = engine.find_title(user_input)
-        page = engine.similar(engine.anime_id_of(match.item))
-        watched: list[CompatAnime] = []
-    else:
-        user_id = _compat_user_id(user_input)
-        try:
-            current = users.current(engine, user_id)
-            require_history_access(http, http.headers.get("X-API-Key"))
-            page = engine.recommend_for_profile(current.profile)
-            history = engine.history_of(current.profile)
-            watched = [_compat(AnimeSummary.of(info), rating=r) for info, r in history]
-            degraded = current.degraded
-        except UnknownUserError:
-            page = engine.recommend_for_new_user(NewUser(preferences=request.user_preferences))
-            watched = []
-    recommendations = [
-        _compat(
-            AnimeSummary.of(rec.anime),
-            predicted_rating=round(rec.predicted_rating, 3),
-            explanation=rec.explanation,
-        )
-        for rec in page.items
-    ]
-    return CompatResponse(
-        user_input=user_input,
-        watched=watched,
-        recommendations=recommendations,
-        degraded=degraded,
-    )
-
-
-def _compat_user_id(user_input: int | str) -> int:
-    """A user id from the reference route's input (an integer, or decimal digits)."""
-    user_id = int(user_input)
-    if not ID_MIN <= user_id <= ID_MAX:
-        raise InvalidInputError("user_input", f"a user id must be in {ID_MIN}..{ID_MAX}")
-    return user_id
 
 
 @admin_router.post(

@@ -1,0 +1,76 @@
+"""The reference service's endpoint, ``POST /recommend/``: one input that is a user id or an
+anime title, answered with a watched list and recommendations."""
+
+import re
+
+from fastapi import APIRouter, Request
+
+from otaku.columns import ID_MAX, ID_MIN
+from otaku.pipeline.engine import NewUser, UnknownUserError
+from otaku.pipeline.filters import InvalidInputError
+from otaku.service.deps import ServedDep, UsersDep, require_history_access
+from otaku.service.routes import AUTH_ERRORS, NOT_FOUND
+from otaku.service.schemas import AnimeSummary, CompatAnime, CompatRequest, CompatResponse
+
+compat_router = APIRouter()
+_DECIMAL = re.compile(r"[0-9]{1,20}")
+
+
+def _compat(info: AnimeSummary, **extra: object) -> CompatAnime:
+    return CompatAnime.model_validate({**info.model_dump(), **extra})
+
+
+@compat_router.post(
+    "/recommend/",
+    response_model=CompatResponse,
+    responses={**NOT_FOUND, **AUTH_ERRORS},
+    summary="Reference-service compatible recommendations",
+    tags=["compatibility"],
+)
+def recommend_compat(
+    request: CompatRequest, http: Request, served: ServedDep, users: UsersDep
+) -> CompatResponse:
+    """The reference service's endpoint: `user_input` a user id (known: their watched list and
+    recommendations; unknown: a new user with `user_preferences`) or an anime title (similar
+    anime). A known user's watched list is private when an API key is configured."""
+    engine = served.engine
+    user_input = request.user_input
+    degraded = None
+    if isinstance(user_input, str) and not _DECIMAL.fullmatch(user_input.strip()):
+        match = engine.find_title(user_input)
+        page = engine.similar(engine.anime_id_of(match.item))
+        watched: list[CompatAnime] = []
+    else:
+        user_id = _compat_user_id(user_input)
+        try:
+            current = users.current(engine, user_id)
+            require_history_access(http, http.headers.get("X-API-Key"))
+            page = engine.recommend_for_profile(current.profile)
+            history = engine.history_of(current.profile)
+            watched = [_compat(AnimeSummary.of(info), rating=r) for info, r in history]
+            degraded = current.degraded
+        except UnknownUserError:
+            page = engine.recommend_for_new_user(NewUser(preferences=request.user_preferences))
+            watched = []
+    recommendations = [
+        _compat(
+            AnimeSummary.of(rec.anime),
+            predicted_rating=round(rec.predicted_rating, 3),
+            explanation=rec.explanation,
+        )
+        for rec in page.items
+    ]
+    return CompatResponse(
+        user_input=user_input,
+        watched=watched,
+        recommendations=recommendations,
+        degraded=degraded,
+    )
+
+
+def _compat_user_id(user_input: int | str) -> int:
+    """A user id from the reference route's input (an integer, or decimal digits)."""
+    user_id = int(user_input)
+    if not ID_MIN <= user_id <= ID_MAX:
+        raise InvalidInputError("user_input", f"a user id must be in {ID_MIN}..{ID_MAX}")
+    return user_id
