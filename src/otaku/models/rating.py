@@ -2,6 +2,9 @@
 user features ⊕ LightFM item embedding ⊕ synopsis embedding (the reference's inputs)."""
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,11 +91,46 @@ class RatingModel:
             else int(self.booster.best_iteration or self.booster.num_trees())
         )
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: np.ndarray, num_threads: int | None = None) -> np.ndarray:
         """Predicted ratings for feature rows built with :func:`rows`."""
         if self.booster is None:
             raise NotFittedError("RatingModel is not fitted: call fit() first")
-        return predict_best(self.booster, features)
+        return predict_best(self.booster, features, num_threads)
+
+
+class ThreadCountGate:
+    """Lets LightGBM predictions run together only when they use the same thread count.
+
+    LightGBM keeps one process-wide thread count: every prediction sets it from its
+    ``num_threads``, and predictions in flight read it to size their per-thread buffers, so
+    two threads predicting with different counts corrupt memory (a served process crashed
+    so; LightGBM 4.7). A prediction with another count than those running waits for them.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+        self._running = 0
+
+    @contextmanager
+    def using(self, threads: int) -> Iterator[None]:
+        """Hold a place for one prediction with ``threads`` threads."""
+        with self._changed:
+            while self._running and self._count != threads:
+                self._changed.wait()
+            self._count = threads
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                if not self._running:
+                    self._changed.notify_all()
+
+
+PREDICTION_GATE = ThreadCountGate()
+DEFAULT_THREADS = max(1, os.cpu_count() or 1)
 
 
 def predict_best(
@@ -100,11 +138,15 @@ def predict_best(
 ) -> np.ndarray:
     """Predictions of a booster at its best (early-stopped) iteration, as float32.
 
-    ``num_threads`` overrides the training setting (1 suits small batches under concurrency).
+    ``num_threads`` (default: every core) is passed explicitly, through the
+    :data:`PREDICTION_GATE`; 1 suits small batches under concurrency (the served engine uses
+    1 for every prediction, so its predictions never wait for each other).
     """
     best = booster.best_iteration or None
-    extra: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-    return np.asarray(booster.predict(features, num_iteration=best, **extra), dtype=np.float32)
+    threads = num_threads or DEFAULT_THREADS
+    with PREDICTION_GATE.using(threads):
+        predicted = booster.predict(features, num_iteration=best, num_threads=threads)
+    return np.asarray(predicted, dtype=np.float32)
 
 
 def on_rating_scale(predicted: np.ndarray) -> np.ndarray:

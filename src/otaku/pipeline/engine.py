@@ -42,6 +42,9 @@ PREDICTION_CACHE_SIZE = 512
 # repeated requests are slices of one ranking; a new rating changes the key.
 RANKING_CACHE_SIZE = 50_000
 RANKING_DEPTH = 100
+# Every LightGBM prediction of the served engine uses one thread: requests run side by side,
+# and one thread count for all keeps them from waiting on each other (models.rating's gate).
+SERVING_THREADS = 1
 
 
 class UnknownUserError(LookupError):
@@ -333,7 +336,7 @@ class Engine:
         cached = self._predictions.get(key)
         if cached is not None:
             return cached
-        predicted = self._seed.predict_ratings(features)
+        predicted = self._seed.predict_ratings(features, SERVING_THREADS)
         predicted.setflags(write=False)
         self._predictions.put(key, predicted)
         return predicted
@@ -352,7 +355,7 @@ class Engine:
         if page is None:
             booster = self.parts.rating_model.booster if self.parts.rating_model else None
             assert booster is not None  # checked in __init__
-            page = predict_best(booster, rows(features, self.item_vectors[items]), 1)
+            page = predict_best(booster, rows(features, self.item_vectors[items]), SERVING_THREADS)
             self._page_ratings.put(key, page)
         return page
 
@@ -384,7 +387,7 @@ class Engine:
         with watch.stage("rank"):
             chosen = candidates[0]
             scores = (
-                predict_best(self.models.ranker, features[0], 1)
+                predict_best(self.models.ranker, features[0], SERVING_THREADS)
                 if len(chosen)
                 else np.empty(0, np.float32)
             )

@@ -64,11 +64,13 @@ class SeedRecommender(Recommender):
             raise NotFittedError("SeedRecommender is not fitted: call fit() first")
         return self.components
 
-    def predict_ratings(self, user_features: np.ndarray) -> np.ndarray:
+    def predict_ratings(
+        self, user_features: np.ndarray, num_threads: int | None = None
+    ) -> np.ndarray:
         """Predicted rating of every anime for one user feature vector."""
         parts = self.parts
         assert parts.rating_model is not None
-        return parts.rating_model.predict(rows(user_features, parts.item_vectors))
+        return parts.rating_model.predict(rows(user_features, parts.item_vectors), num_threads)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         features = self.parts.user_features
