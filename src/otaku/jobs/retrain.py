@@ -1,14 +1,13 @@
 """`otaku retrain`: a challenger trained on the database, compared with the champion, promoted
 by the reference's rule.
 
-The comparison uses fixed test users (a seeded hash of the user id) and a fixed 20% of their
-ratings (a seeded hash of user and anime), held out from the challenger's training data. On
-those held-out ratings both models' rating predictions give 100 bootstrap resamples of the
-median absolute error; a Welch t-test at α = 0.05 decides: no significant difference →
-promote (the challenger knows more users); significant and better → promote; significant and
-worse → keep. NDCG@10 of the default strategy on the same users must not drop by more than
-``ndcg_margin``, or the promotion is refused. Everything is logged to MLflow; the ``champion``
-alias moves last, so a retrain that fails or is killed leaves the champion as it was.
+The comparison uses the fixed hold-out (:mod:`otaku.jobs.holdout`): ratings that neither
+``otaku train`` nor ``otaku retrain`` ever trains on, so both models are scored on ratings
+neither saw (a champion whose bundle records another hold-out, or none, is not compared: the
+run is refused). The rule itself is :func:`otaku.jobs.promotion.decide`: bootstrap medians of
+the absolute errors and a Welch t-test, then an NDCG@10 guard. Everything is logged to
+MLflow; the ``champion`` alias moves last, so a retrain that fails or is killed leaves the
+champion as it was.
 """
 
 import logging
@@ -20,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sqlalchemy import select
 
 from otaku.columns import Columns
@@ -28,7 +26,8 @@ from otaku.config import Settings
 from otaku.data.dataset import Dataset, IdMap
 from otaku.evaluation.metrics import ndcg_at_k
 from otaku.features.user import features_from_history
-from otaku.jobs.load import in_pool
+from otaku.jobs.holdout import HeldOut, fixed_split, holdout_record, unfair_because
+from otaku.jobs.promotion import decide
 from otaku.jobs.train import build_snapshot_metadata, compute_text_embeddings
 from otaku.models.rating import predict_best, rows
 from otaku.pipeline.bundle import Bundle
@@ -40,11 +39,6 @@ from otaku.storage.models import User
 from otaku.storage.repository import Repository
 
 log = logging.getLogger(__name__)
-TEST_USER_SHARE = 0.2
-HELD_OUT_SHARE = 0.2
-MIN_TEST_RATINGS = 5
-BOOTSTRAP_RESAMPLES = 100
-ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,14 +55,7 @@ class Comparison:
     test_users: int
     promote: bool
     reason: str
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """The fixed test split: visible history and held-out ratings of each test user."""
-
-    visible: dict[int, dict[int, float]]
-    held: pd.DataFrame  # user_id, anime_id, rating
+    refused: bool = False  # no fair comparison was possible (the champion saw the hold-out)
 
 
 def snapshot_dataset(database: Database) -> Dataset:
@@ -78,25 +65,6 @@ def snapshot_dataset(database: Database) -> Dataset:
         catalog, synopses = repo.catalog_frame()
         ratings = repo.ratings_frame()
     return Dataset.construct(catalog, ratings, synopses)
-
-
-def fixed_split(data: Dataset, seed: int) -> tuple[np.ndarray, HeldOut]:
-    """Mask of held-out rating rows and the split it defines (the same on every run)."""
-    ratings = data.ratings
-    users = ratings[Columns.user_id].to_numpy(np.int64)
-    counts = ratings.groupby(Columns.user_id)[Columns.rating].transform("size").to_numpy()
-    is_test = in_pool(users, TEST_USER_SHARE, seed) & (counts >= MIN_TEST_RATINGS)
-    pair = users * 1_000_003 + ratings[Columns.anime_id].to_numpy(np.int64)
-    held = is_test & in_pool(pair, HELD_OUT_SHARE, seed + 1)
-    visible: dict[int, dict[int, float]] = {}
-    for user, anime, rating in ratings.loc[
-        is_test & ~held, [Columns.user_id, Columns.anime_id, Columns.rating]
-    ].itertuples(index=False):
-        visible.setdefault(int(user), {})[int(anime)] = float(rating)
-    frame = ratings.loc[held, [Columns.user_id, Columns.anime_id, Columns.rating]]
-    return held, HeldOut(
-        visible, frame[frame[Columns.user_id].isin(visible)].reset_index(drop=True)
-    )
 
 
 def _visible(split: HeldOut, group: pd.DataFrame, items: IdMap) -> dict[int, float]:
@@ -138,11 +106,6 @@ def _ndcg(engine: Engine, split: HeldOut) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def _bootstrap_medians(errors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    picks = rng.integers(0, len(errors), size=(BOOTSTRAP_RESAMPLES, len(errors)))
-    return np.median(errors[picks], axis=1)
-
-
 def compare(
     champion: Bundle | None,
     champion_version: str | None,
@@ -151,69 +114,47 @@ def compare(
     ndcg_margin: float,
     seed: int,
 ) -> tuple[Comparison, np.ndarray, np.ndarray]:
-    """The reference's decision rule plus the NDCG guard; returns both bootstrap samples."""
-    new_items = challenger.models.components.state.items
-    if champion is None:
-        usable = split.held[[new_items.position(a) >= 0 for a in split.held[Columns.anime_id]]]
-        errors = _absolute_errors(challenger, split, usable)
-        medians = _bootstrap_medians(errors, np.random.default_rng(seed))
-        ndcg = _ndcg(Engine(challenger.models, challenger.metadata), split)
-        result = Comparison(
-            None,
-            float("nan"),
-            float(np.median(errors)),
-            float("nan"),
-            float("nan"),
-            ndcg,
-            len(usable),
-            len(split.visible),
-            True,
-            "no champion yet",
+    """Score both models on the held-out ratings of anime both know, and apply the rule
+    (:func:`otaku.jobs.promotion.decide`); returns both bootstrap samples too. A champion
+    that may have been trained on those ratings is not compared: the result is a refusal."""
+    unfair = None if champion is None else unfair_because(champion.metadata, seed)
+    if unfair is not None:
+        reason = (
+            f"refused: champion version {champion_version} may have seen the held-out ratings "
+            f"({unfair}), so no fair comparison is possible; the challenger is registered but "
+            "not promoted (promote it with `otaku promote VERSION` if you accept it)"
         )
-        return result, np.array([]), medians
-    old_items = champion.models.components.state.items
-    known_to_both = [
-        new_items.position(a) >= 0 and old_items.position(a) >= 0
-        for a in split.held[Columns.anime_id]
-    ]
-    usable = split.held[known_to_both].sort_values(Columns.user_id, kind="stable")
-    old_medians = _bootstrap_medians(
-        _absolute_errors(champion, split, usable), np.random.default_rng(seed)
-    )
-    new_medians = _bootstrap_medians(
-        _absolute_errors(challenger, split, usable), np.random.default_rng(seed)
-    )
-    p_value = float(stats.ttest_ind(new_medians, old_medians, equal_var=False).pvalue)
-    old_ndcg = _ndcg(Engine(champion.models, champion.metadata), split)
+        nan = float("nan")
+        refusal = Comparison(
+            champion_version, nan, nan, nan, nan, nan, 0, len(split.visible), False, reason, True
+        )
+        return refusal, np.empty(0), np.empty(0)
+    models = [challenger] if champion is None else [challenger, champion]
+    known = np.ones(len(split.held), dtype=bool)
+    for bundle in models:
+        items = bundle.models.components.state.items
+        known &= np.array([items.position(a) >= 0 for a in split.held[Columns.anime_id]], bool)
+    usable = split.held[known].sort_values(Columns.user_id, kind="stable")
+    new_errors = _absolute_errors(challenger, split, usable)
     new_ndcg = _ndcg(Engine(challenger.models, challenger.metadata), split)
-    better = new_medians.mean() < old_medians.mean()
-    if np.isnan(p_value) or p_value >= ALPHA:
-        promote, reason = (
-            True,
-            f"no significant difference (p = {p_value:.3g}): the challenger knows more users",
-        )
-    elif better:
-        promote, reason = True, f"significantly better median absolute error (p = {p_value:.3g})"
-    else:
-        promote, reason = False, f"significantly worse median absolute error (p = {p_value:.3g})"
-    if promote and new_ndcg < old_ndcg - ndcg_margin:
-        promote, reason = (
-            False,
-            f"NDCG@10 would drop from {old_ndcg:.4f} to {new_ndcg:.4f} (margin {ndcg_margin})",
-        )
+    old_errors = old_ndcg = None
+    if champion is not None:
+        old_errors = _absolute_errors(champion, split, usable)
+        old_ndcg = _ndcg(Engine(champion.models, champion.metadata), split)
+    decision = decide(old_errors, new_errors, old_ndcg, new_ndcg, ndcg_margin, seed=seed)
     result = Comparison(
         champion_version,
-        float(old_medians.mean()),
-        float(new_medians.mean()),
-        p_value,
-        old_ndcg,
+        decision.champion_median_ae,
+        decision.challenger_median_ae,
+        decision.p_value,
+        float("nan") if old_ndcg is None else old_ndcg,
         new_ndcg,
         len(usable),
         len(split.visible),
-        promote,
-        reason,
+        decision.promote,
+        decision.reason,
     )
-    return result, old_medians, new_medians
+    return result, decision.champion_medians, decision.challenger_medians
 
 
 def bootstrap_plot(path: Path, champion: np.ndarray, challenger: np.ndarray) -> Path:
@@ -226,7 +167,8 @@ def bootstrap_plot(path: Path, champion: np.ndarray, challenger: np.ndarray) -> 
     figure, axes = plt.subplots(figsize=(7, 4))
     if len(champion):
         axes.hist(champion, bins=20, alpha=0.6, label="champion")
-    axes.hist(challenger, bins=20, alpha=0.6, label="challenger")
+    if len(challenger):
+        axes.hist(challenger, bins=20, alpha=0.6, label="challenger")
     axes.set_xlabel("median absolute error (bootstrap resamples of held-out ratings)")
     axes.set_ylabel("resamples")
     axes.legend()
@@ -267,6 +209,7 @@ def retrain(
     label = "database snapshot" + (" (simulated demo users)" if simulated is not None else "")
     metadata = build_snapshot_metadata(data, label, config, models, text, settings)
     metadata["simulated"] = simulated is not None
+    metadata["holdout"] = holdout_record(data.ratings, held, settings.seed)
     challenger = Bundle(models, metadata)
     current = champion_version(settings)
     champion = load_registered(settings, current) if current is not None else None
