@@ -234,7 +234,10 @@ def retrain(
                 with_text=not no_text,
                 ndcg_margin=ndcg_margin,
             )
-            run.outcome = "promoted" if outcome.comparison.promote else "kept"
+            comparison = outcome.comparison
+            run.outcome = (
+                "refused" if comparison.refused else "promoted" if comparison.promote else "kept"
+            )
             run.detail = f"version {outcome.registered_version}: {outcome.comparison.reason}"
     except ValueError as error:
         _fail(error)
@@ -256,6 +259,26 @@ def retrain(
     )
     verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
     console.print(f"{verdict}: {result.reason}")
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="A registered version of the model.")],
+) -> None:
+    """Make a registered version the champion by hand (e.g. after a refused retrain)."""
+    from mlflow.exceptions import MlflowException
+
+    from otaku.storage.registry import champion_version
+    from otaku.storage.registry import promote as move_alias
+
+    settings = get_settings()
+    before = champion_version(settings)
+    try:
+        move_alias(settings, version)
+    except MlflowException as error:
+        _fail(ValueError(f"cannot promote version {version}: {error.message}"))
+        return
+    console.print(f"champion: version {before} → {version}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ from otaku.data.files import DataSources
 from otaku.jobs.load import load_dataset
 from otaku.jobs.retrain import retrain
 from otaku.jobs.runs import run_summaries
+from otaku.models.rating import RatingModelConfig
 from otaku.pipeline.training import TrainConfig
 from otaku.storage.database import Database
-from otaku.storage.registry import champion_version
+from otaku.storage.registry import champion_version, load_registered, log_bundle, promote
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +68,50 @@ def test_retrain_compares_logs_and_promotes_by_the_rule(
     assert run.data.tags["data_hash"] == second.bundle.metadata["data_hash"]
     artifacts = {artifact.path for artifact in client.list_artifacts(version.run_id)}
     assert "bootstrap_median_ae.png" in artifacts
+
+
+def test_a_challenger_made_worse_on_purpose_is_kept(
+    loaded_settings: Settings, quick_config: TrainConfig
+) -> None:
+    database = Database.from_settings(loaded_settings)
+    first = retrain(loaded_settings, database, quick_config, with_text=False)
+    # one tree of two leaves at a tiny learning rate: it predicts about the mean rating
+    crippled = replace(
+        quick_config,
+        components=replace(
+            quick_config.components,
+            rating=RatingModelConfig(num_boost_round=1, learning_rate=0.001, num_leaves=2),
+        ),
+    )
+    second = retrain(loaded_settings, database, crippled, with_text=False)
+    result = second.comparison
+    assert not result.promote, result.reason
+    assert result.reason.startswith("significantly worse median absolute error"), result.reason
+    assert result.challenger_median_ae > result.champion_median_ae
+    assert result.p_value < 0.05
+    assert champion_version(loaded_settings) == first.registered_version
+
+
+def test_a_champion_that_may_have_seen_the_hold_out_is_not_compared(
+    loaded_settings: Settings, quick_config: TrainConfig, tmp_path: Path
+) -> None:
+    database = Database.from_settings(loaded_settings)
+    retrain(loaded_settings, database, quick_config, with_text=False)
+    # a champion from before hold-outs: its bundle records none
+    older = load_registered(loaded_settings)
+    assert older.metadata["holdout"]["held_out_ratings"] > 0
+    del older.metadata["holdout"]
+    older.metadata["version"] = "older-champion"
+    directory = older.save(tmp_path / "older-champion")
+    registered = log_bundle(loaded_settings, directory, older, make_champion_if_none=False)
+    promote(loaded_settings, registered.version)
+
+    challenger = retrain(loaded_settings, database, quick_config, with_text=False)
+    result = challenger.comparison
+    assert result.refused and not result.promote
+    assert "records no hold-out" in result.reason and "otaku promote" in result.reason
+    assert champion_version(loaded_settings) == registered.version
+    assert challenger.bundle.metadata["retrain"]["refused"] is True
 
 
 def test_a_killed_retrain_leaves_the_champion_and_registry_alone(

@@ -30,6 +30,11 @@ def test_train_register_and_load_back(
     assert outcome.registered is not None and outcome.registered.is_champion
     assert champion_version(settings) == outcome.registered.version
     assert np.any(outcome.bundle.models.components.text_embeddings)
+    # the fixed hold-out is left out of training (retrain compares champions on it)
+    held = meta["holdout"]["held_out_ratings"]
+    assert held > 0 and meta["holdout"]["rule"] == "user-and-pair-hash/1"
+    trained = outcome.bundle.models.components.ratings.nnz
+    assert trained == meta["counts"]["ratings"] - held
 
     from_disk = Bundle.load(outcome.directory)
     from_registry = load_registered(settings)

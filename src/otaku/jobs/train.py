@@ -13,6 +13,7 @@ from otaku.config import Settings
 from otaku.data.dataset import Dataset
 from otaku.data.files import DataSources
 from otaku.features.text import SentenceTransformerEncoder
+from otaku.jobs.holdout import fixed_split, holdout_record
 from otaku.pipeline.bundle import Bundle, library_versions, new_version_id
 from otaku.pipeline.components import text_embeddings_for
 from otaku.pipeline.training import TrainConfig, TrainedModels, fit_all
@@ -96,7 +97,8 @@ def train_bundle(
     mark = time.perf_counter()
     text = compute_text_embeddings(data, settings, with_text)
     timings["text_embeddings"] = time.perf_counter() - mark
-    models = fit_all(data, config, text)
+    held, _ = fixed_split(data, settings.seed)  # what retrain compares champions on
+    models = fit_all(data.subset(~held), config, text)
     timings.update(models.timings)
     has_text = bool(np.any(text))
     timings["total"] = time.perf_counter() - started  # before saving, so the bundle records it
@@ -109,6 +111,7 @@ def train_bundle(
         timings,
         settings.text_model if has_text else None,
     )
+    metadata["holdout"] = holdout_record(data.ratings, held, settings.seed)
     bundle = Bundle(models, metadata)
     directory = bundle.save(settings.bundles_dir / bundle.version)
     registered = log_bundle(settings, directory, bundle) if register else None
