@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from otaku.columns import Columns
@@ -60,6 +60,16 @@ def test_load_writes_everything_once(database: Database, small_dataset: Dataset)
     second = load_dataset(database, small_dataset, pool_share=0.2, seed=3)
     assert (second.anime, second.users, second.ratings, second.future_users) == (0, 0, 0, 0)
     assert _counts(database) == counts
+
+
+@pytest.mark.parametrize("origin", ["dataset", "demo"])
+def test_loaded_users_carry_their_origin(
+    database: Database, small_dataset: Dataset, origin: str
+) -> None:
+    load_dataset(database, small_dataset, pool_share=0.0, seed=3, origin=origin)
+    with database.transaction() as session:
+        origins = set(session.scalars(select(User.origin)))
+    assert origins == {origin}
 
 
 def test_the_pool_is_a_deterministic_share() -> None:

@@ -137,7 +137,7 @@ def load_dataset(
         stamp = now()
         repo.bulk_insert(
             User,
-            [{"user_id": int(u), "origin": "dataset", "created_at": stamp} for u in live_users],
+            [{"user_id": int(u), "origin": origin, "created_at": stamp} for u in live_users],
         )
         repo.bulk_insert(FutureUser, [{"user_id": int(u)} for u in future_users])
         frame = ratings[[Columns.user_id, Columns.anime_id, Columns.rating]]
