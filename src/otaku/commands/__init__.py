@@ -1,0 +1,1 @@
+"""The `otaku` command line, by area: data, batch jobs, serving (``otaku.cli`` gathers them)."""

@@ -1,0 +1,94 @@
+"""What every command shares: the Typer apps, the console, option types and helpers."""
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from otaku.config import get_settings
+from otaku.data.files import DataSources, MissingDataError
+from otaku.models.lightfm import LightFMConfig
+from otaku.models.rating import RatingModelConfig
+from otaku.pipeline.components import ComponentsConfig
+from otaku.pipeline.ranker import RankerConfig
+from otaku.pipeline.training import TrainConfig
+
+app = typer.Typer(help="My Otaku Friend: a hybrid anime recommender.", no_args_is_help=True)
+data_app = typer.Typer(help="Get and check datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(soft_wrap=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Directory with anime.csv, anime_with_synopsis.csv, rating_complete.csv."
+    ),
+]
+AnimeFile = Annotated[Path | None, typer.Option("--anime", help="anime.csv (plain or .gz).")]
+SynopsisFile = Annotated[
+    Path | None, typer.Option("--synopses", help="anime_with_synopsis.csv or synopsis.csv.")
+]
+RatingFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--ratings", help="rating_complete.csv or animelist.csv; repeat for several files."
+    ),
+]
+Demo = Annotated[
+    bool,
+    typer.Option("--demo", help="The real MAL catalog with SIMULATED users (no files needed)."),
+]
+DemoUsers = Annotated[int, typer.Option(help="Simulated users in the demo dataset.")]
+Quick = Annotated[
+    bool,
+    typer.Option(
+        "--quick",
+        help="Small models (10 LightFM epochs, 300 LightGBM rounds): for demos and tests.",
+    ),
+]
+NoText = Annotated[bool, typer.Option("--no-text", help="Skip synopsis embeddings (zeros).")]
+
+
+def sources_of(
+    data: Path | None,
+    anime: Path | None,
+    synopses: Path | None,
+    ratings: list[Path] | None,
+    demo: bool,
+    demo_users: int,
+    seed: int,
+) -> DataSources:
+    if demo:
+        return DataSources(demo_users=demo_users, seed=seed)
+    if anime is not None:
+        return DataSources(anime, synopses, tuple(ratings or ()), seed=seed)
+    directory = data or get_settings().data_dir
+    if directory is None:
+        raise MissingDataError(
+            "no dataset given: use --data DIR, --anime/--ratings files, or --demo "
+            "(or set OTAKU_DATA_DIR)"
+        )
+    return DataSources.from_directory(directory)
+
+
+def train_config(quick: bool, seed: int) -> TrainConfig:
+    lightfm = LightFMConfig(seed=seed)
+    rating = RatingModelConfig(seed=seed)
+    ranker = RankerConfig(seed=seed)
+    if quick:
+        lightfm = replace(lightfm, epochs=10)
+        rating = replace(rating, num_boost_round=300, learning_rate=0.05)
+        ranker = replace(ranker, num_boost_round=150)
+    return TrainConfig(ComponentsConfig(lightfm=lightfm, rating=rating, seed=seed), ranker)
+
+
+def fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(code=2)
+
+
+def cli_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

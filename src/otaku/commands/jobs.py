@@ -1,0 +1,226 @@
+"""Batch jobs: simulate-users, retrain, promote, scheduler, train, evaluate."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from otaku.commands.common import (
+    AnimeFile,
+    DataDir,
+    Demo,
+    DemoUsers,
+    NoText,
+    Quick,
+    RatingFiles,
+    SynopsisFile,
+    app,
+    cli_logging,
+    console,
+    fail,
+    sources_of,
+    train_config,
+)
+from otaku.config import Settings, get_settings
+from otaku.data.files import MissingDataError
+from otaku.data.validation import DataValidationError
+
+
+@app.command("simulate-users")
+def simulate_users(
+    low: Annotated[int, typer.Option("--min", help="Fewest users to move.")] = 10,
+    high: Annotated[int, typer.Option("--max", help="Most users to move.")] = 25,
+) -> None:
+    """Move 10–25 random (seeded) users from the future-user pool into the live tables."""
+    from otaku.jobs.runs import recorded_run
+    from otaku.jobs.simulate import simulate_arrivals
+    from otaku.storage.database import Database
+
+    settings = get_settings()
+    database = Database.from_settings(settings)
+    try:
+        with recorded_run(database, "simulate-users") as run:
+            outcome = simulate_arrivals(database, settings.seed, low, high)
+            run.detail = f"{len(outcome.user_ids)} users, {outcome.ratings} ratings"
+    except ValueError as error:
+        fail(error)
+        return
+    console.print(
+        f"{len(outcome.user_ids)} user(s) arrived with {outcome.ratings:,} ratings; "
+        f"{outcome.pool_left:,} left in the pool"
+    )
+
+
+@app.command()
+def retrain(
+    quick: Quick = False,
+    no_text: NoText = False,
+    ndcg_margin: Annotated[
+        float, typer.Option(help="Refuse a promotion that loses more NDCG@10 than this.")
+    ] = 0.02,
+) -> None:
+    """Train a challenger on the database, compare it with the champion, promote or keep."""
+    from otaku.jobs.retrain import retrain as run_retrain
+    from otaku.jobs.runs import recorded_run
+    from otaku.storage.database import Database
+
+    cli_logging()
+    settings = get_settings()
+    database = Database.from_settings(settings)
+    try:
+        with recorded_run(database, "retrain") as run:
+            outcome = run_retrain(
+                settings,
+                database,
+                train_config(quick, settings.seed),
+                with_text=not no_text,
+                ndcg_margin=ndcg_margin,
+            )
+            comparison = outcome.comparison
+            run.outcome = (
+                "refused" if comparison.refused else "promoted" if comparison.promote else "kept"
+            )
+            run.detail = f"version {outcome.registered_version}: {outcome.comparison.reason}"
+    except ValueError as error:
+        fail(error)
+        return
+    result = outcome.comparison
+    table = Table(
+        "", "champion", "challenger", title=f"retrain → version {outcome.registered_version}"
+    )
+    table.add_row(
+        "median abs. error (bootstrap mean)",
+        f"{result.champion_median_ae:.4f}",
+        f"{result.challenger_median_ae:.4f}",
+    )
+    table.add_row("NDCG@10", f"{result.champion_ndcg:.4f}", f"{result.challenger_ndcg:.4f}")
+    console.print(table)
+    console.print(
+        f"p-value {result.p_value:.4g}; {result.held_out_ratings:,} held-out ratings "
+        f"of {result.test_users:,} test users"
+    )
+    verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
+    console.print(f"{verdict}: {result.reason}")
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="A registered version of the model.")],
+) -> None:
+    """Make a registered version the champion by hand (e.g. after a refused retrain)."""
+    from mlflow.exceptions import MlflowException
+
+    from otaku.storage.registry import champion_version
+    from otaku.storage.registry import promote as move_alias
+
+    settings = get_settings()
+    before = champion_version(settings)
+    try:
+        move_alias(settings, version)
+    except MlflowException as error:
+        fail(ValueError(f"cannot promote version {version}: {error.message}"))
+        return
+    console.print(f"champion: version {before} → {version}")
+
+
+@app.command()
+def scheduler() -> None:
+    """Run simulate-users daily at 21:50 UTC and retrain weekly (Sundays 22:30 UTC)."""
+    from otaku.jobs.scheduler import JOBS, run_forever
+
+    cli_logging()
+    for job in JOBS:
+        console.print(
+            f"{job.name}: `{' '.join(job.command)}`, next at {job.next_run(datetime.now(UTC))}"
+        )
+    run_forever()
+
+
+@app.command()
+def train(
+    data: DataDir = None,
+    anime: AnimeFile = None,
+    synopses: SynopsisFile = None,
+    ratings: RatingFiles = None,
+    demo: Demo = False,
+    demo_users: DemoUsers = 2000,
+    quick: Quick = False,
+    no_text: NoText = False,
+    register: Annotated[bool, typer.Option(help="Log and register the bundle in MLflow.")] = True,
+) -> None:
+    """Train every model and write one versioned bundle (logged to MLflow and registered)."""
+    from otaku.jobs.train import train_bundle
+
+    cli_logging()
+    settings = get_settings()
+    try:
+        sources = sources_of(data, anime, synopses, ratings, demo, demo_users, settings.seed)
+        outcome = train_bundle(
+            settings,
+            sources,
+            train_config(quick, settings.seed),
+            with_text=not no_text,
+            register=register,
+        )
+    except (DataValidationError, MissingDataError) as error:
+        fail(error)
+        return
+    meta = outcome.bundle.metadata
+    console.print(f"[bold green]bundle {outcome.bundle.version}[/] written to {outcome.directory}")
+    if meta["simulated"]:
+        console.print("[yellow]trained on SIMULATED users (demo dataset)[/]")
+    if outcome.registered is not None:
+        reg = outcome.registered
+        champion = " (champion)" if reg.is_champion else ""
+        console.print(
+            f"registered {reg.model_name} version {reg.version}{champion}, MLflow run {reg.run_id}"
+        )
+    timings = Table("stage", "seconds", title="training time")
+    for stage, seconds in meta["timings_seconds"].items():
+        timings.add_row(stage, f"{seconds:.1f}")
+    console.print(timings)
+
+
+@app.command()
+def evaluate(
+    data: DataDir = None,
+    anime: AnimeFile = None,
+    synopses: SynopsisFile = None,
+    ratings: RatingFiles = None,
+    demo: Demo = False,
+    demo_users: DemoUsers = 2000,
+    quick: Quick = False,
+    no_text: NoText = False,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.md / .json.")] = Path(
+        "reports"
+    ),
+    seed_users: Annotated[
+        int, typer.Option(help="Test users for the slow seed strategy (0 = all).")
+    ] = 100,
+    lightfm_own: Annotated[
+        bool, typer.Option(help="Also LightFM's own P@10/R@10 on a random interaction split.")
+    ] = True,
+) -> None:
+    """Evaluate every strategy and baseline with the DESIGN.md protocol."""
+    from otaku.jobs.evaluate import run_evaluation
+
+    cli_logging()
+    settings: Settings = get_settings()
+    try:
+        sources = sources_of(data, anime, synopses, ratings, demo, demo_users, settings.seed)
+        _, markdown, table = run_evaluation(
+            settings,
+            sources,
+            train_config(quick, settings.seed),
+            out,
+            with_text=not no_text,
+            seed_users=seed_users or None,
+            lightfm_own=lightfm_own,
+        )
+    except (DataValidationError, MissingDataError) as error:
+        fail(error)
+        return
+    console.print(markdown.read_text())
+    console.print(f"written {markdown} and {table}")
