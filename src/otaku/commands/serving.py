@@ -96,7 +96,7 @@ def init(data: DataDir = None, quick: Quick = False) -> None:
     directory = data or settings.data_dir
     demo = directory is None
     label = "the demo dataset (simulated users)" if demo else str(directory)
-    with Database.from_settings(settings).transaction() as session:
+    with Database.from_settings(settings).reading() as session:
         empty = Repository(session).count(Anime) == 0
     if empty:
         console.print(f"empty database: loading {label}")

@@ -60,7 +60,7 @@ class Comparison:
 
 def snapshot_dataset(database: Database) -> Dataset:
     """The database's catalog and live ratings as a dataset."""
-    with database.transaction() as session:
+    with database.reading() as session:
         repo = Repository(session)
         catalog, synopses = repo.catalog_frame()
         ratings = repo.ratings_frame()
@@ -200,7 +200,7 @@ def retrain(
 
     started = time.perf_counter()
     data = snapshot_dataset(database)
-    with database.transaction() as session:
+    with database.reading() as session:
         simulated = session.scalar(select(User.user_id).where(User.origin == "demo").limit(1))
     held, split = fixed_split(data, settings.seed)
     training = data.subset(~held)

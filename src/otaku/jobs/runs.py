@@ -66,7 +66,7 @@ def run_summaries(database: Database) -> list[RunSummary]:
     query = select(JobRun.job, JobRun.outcome, func.count(), func.max(JobRun.started_at)).group_by(
         JobRun.job, JobRun.outcome
     )
-    with database.transaction() as session:
+    with database.reading() as session:
         rows = session.execute(query).all()
     # SQLite hands back naive datetimes; every time stored here is UTC.
     return [

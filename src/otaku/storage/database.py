@@ -94,6 +94,7 @@ class Database:
         self.engine = engine
         writer = engine.execution_options(**{WRITE_TRANSACTION: True})
         self._sessions = sessionmaker(writer, expire_on_commit=False)
+        self._read_sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, run_migrations: bool = True) -> "Database":
@@ -108,6 +109,13 @@ class Database:
         """A session whose work is committed at the end, or rolled back on any error (a write
         transaction: on SQLite it holds the write lock from its start)."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads (one transaction; on SQLite it does not take the write lock, so
+        writers go on meanwhile — a long read such as retrain's snapshot does not stall them)."""
+        with self._read_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
