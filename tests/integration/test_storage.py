@@ -22,9 +22,7 @@ from otaku.storage.models import (
     FutureUser,
     Rating,
     User,
-    UserPreference,
 )
-from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import Repository
 from tests.storage_backends import postgres_database
 
@@ -34,16 +32,16 @@ pytestmark = pytest.mark.integration
 def _counts(database: Database) -> dict[str, int]:
     with database.transaction() as session:
         repo = Repository(session)
-        tables = (Anime, User, Rating, UserPreference, FutureUser, FutureRating)
+        tables = (Anime, User, Rating, FutureUser, FutureRating)
         return {table.__tablename__: repo.count(table) for table in tables}
 
 
 def test_migrations_create_every_table_and_are_idempotent(database: Database) -> None:
     migrate(database.engine)  # a second time changes nothing
     tables = set(inspect(database.engine).get_table_names())
-    expected = {"anime", "users", "ratings", "user_preferences", "future_users", "future_ratings"}
-    expected |= {"job_runs"}
+    expected = {"anime", "users", "ratings", "future_users", "future_ratings", "job_runs"}
     assert expected <= tables
+    assert "user_preferences" not in tables  # dropped by migration 0003: nothing read it
     assert "alembic_version" in tables
 
 
@@ -53,7 +51,6 @@ def test_load_writes_everything_once(database: Database, small_dataset: Dataset)
     assert counts["anime"] == small_dataset.n_items == first.anime
     assert counts["users"] + counts["future_users"] == small_dataset.n_users
     assert counts["ratings"] + counts["future_ratings"] == len(small_dataset.ratings)
-    assert counts["user_preferences"] == counts["users"]
     assert 0 < counts["future_users"] < small_dataset.n_users
     assert first.ratings_per_second > 0
 
@@ -133,7 +130,7 @@ def test_ratings_read_back_as_a_frame(database: Database, small_dataset: Dataset
     )
 
 
-def test_simulated_arrivals_move_users_with_ratings_and_preferences(
+def test_simulated_arrivals_move_users_with_their_ratings(
     database: Database, small_dataset: Dataset
 ) -> None:
     load_dataset(database, small_dataset, pool_share=0.5, seed=3)
@@ -145,7 +142,6 @@ def test_simulated_arrivals_move_users_with_ratings_and_preferences(
     assert after["future_users"] == before["future_users"] - len(outcome.user_ids)
     assert after["ratings"] == before["ratings"] + outcome.ratings
     assert after["future_ratings"] == before["future_ratings"] - outcome.ratings
-    assert after["user_preferences"] == after["users"]
     with database.transaction() as session:
         repo = Repository(session)
         moved = outcome.user_ids[0]
@@ -161,46 +157,6 @@ def test_arrivals_from_an_empty_pool_move_nobody(
     load_dataset(database, small_dataset, pool_share=0.0, seed=3)
     outcome = simulate_arrivals(database, seed=42)
     assert outcome.user_ids == [] and outcome.ratings == 0
-
-
-def test_stored_preferences_follow_the_database_catalog(
-    database: Database, small_dataset: Dataset
-) -> None:
-    load_dataset(database, small_dataset, pool_share=0.0, seed=1)
-    user = int(small_dataset.ratings[Columns.user_id].iloc[0])
-    with database.transaction() as session:
-        repo = Repository(session)
-        mine = repo.ratings_frame([user])
-        assert set(mine[Columns.user_id]) == {user}
-        stored = session.get(UserPreference, user)
-        assert stored is not None
-        catalog = repo.catalog_frame()[0]
-        expected_vocabulary = sorted({g for genres in catalog[Columns.genres] for g in genres})
-        assert stored.genres == expected_vocabulary
-        genres_of = dict(zip(catalog[Columns.anime_id], catalog[Columns.genres], strict=True))
-        rated = [genres_of[a] for a in mine[Columns.anime_id]]
-        share = {g: sum(g in genres for genres in rated) / len(rated) for g in expected_vocabulary}
-        np.testing.assert_allclose(stored.features[:-1], list(share.values()), atol=1e-6)
-        assert stored.mean_rating == pytest.approx(mine[Columns.rating].mean(), abs=1e-4)
-
-        # replaced, not duplicated; an anime outside the catalog is refused
-        assert refresh_preferences(repo, [user], mine.head(1)) == 1
-        assert repo.count(UserPreference) == small_dataset.n_users
-        bad = mine.head(1).assign(**{Columns.anime_id: 10**9})
-        with pytest.raises(ValueError, match="not in the catalog"):
-            refresh_preferences(repo, [user], bad)
-
-        # an anime added to the catalog (with a new genre) is seen by the next refresh
-        session.add(Anime(anime_id=10**9, name="New", genres=["Zzz New Genre"], numbers={}))
-        session.flush()
-        assert refresh_preferences(repo, [user], bad) == 1
-        stored = session.get(UserPreference, user)
-        assert stored is not None and stored.genres[-1] == "Zzz New Genre"
-        assert stored.features[-2] == 1.0  # its only rated anime has that genre
-
-        # a user whose ratings are all gone has no stored vector
-        assert refresh_preferences(repo, [user], mine.head(0)) == 0
-        assert session.get(UserPreference, user) is None
 
 
 def test_processes_migrating_at_once_all_succeed(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from otaku.storage.models import (
     User,
 )
 from otaku.storage.models import utc_now as now
-from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import CHUNK_ROWS, Repository
 
 
@@ -145,7 +144,6 @@ def load_dataset(
         added = _insert_frame(repo, Rating, frame[fresh & ~pooled])  # updated_at: now()
         added_future = _insert_frame(repo, FutureRating, frame[fresh & pooled])
         rating_seconds = time.perf_counter() - writing
-        refresh_preferences(repo, live_users.tolist(), frame[fresh & ~pooled])
     return LoadOutcome(
         len(anime),
         len(live_users),

@@ -1,7 +1,7 @@
 """`otaku simulate-users`: new users arrive, as the reference's daily job had them arrive.
 
 Each run moves a seeded random 10–25 users from the future-user pool into the live tables with
-their ratings and their computed preferences, in one transaction.
+their ratings, in one transaction.
 """
 
 from dataclasses import dataclass
@@ -11,7 +11,6 @@ from sqlalchemy import delete, insert, select
 
 from otaku.storage.database import Database
 from otaku.storage.models import FutureRating, FutureUser, Rating, User, utc_now
-from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import Repository
 
 
@@ -55,7 +54,6 @@ def simulate_arrivals(
                 session.execute(insert(Rating), rows)
             session.execute(delete(FutureRating).where(FutureRating.user_id.in_(chosen)))
             session.execute(delete(FutureUser).where(FutureUser.user_id.in_(chosen)))
-            refresh_preferences(repo, chosen)
         else:
             moved = []
         return ArrivalOutcome(chosen, len(moved), len(pool) - len(chosen))

@@ -1,6 +1,5 @@
-"""Users as the service sees them: their current ratings live in the database; every write
-updates the stored feature vector in the same transaction, and the next recommendation folds
-the new ratings in (no retraining).
+"""Users as the service sees them: their current ratings live in the database, each write is
+one transaction, and the next recommendation folds the new ratings in (no retraining).
 
 When the database cannot be reached, reads fall back to the newest ratings this process knows
 (or the model's training data) and say so in the answer, a user known to neither gets 503,
@@ -20,7 +19,6 @@ from otaku.pipeline.cache import LruCache
 from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
 from otaku.storage.database import Database
 from otaku.storage.models import Rating, User
-from otaku.storage.preferences import refresh_preferences
 from otaku.storage.repository import Repository, UserIdsExhaustedError
 
 __all__ = [
@@ -173,25 +171,23 @@ class UserDirectory:
         return chosen
 
     def rate(self, engine: Engine, user_id: int, anime_id: int, rating: int) -> bool:
-        """Add or change a rating and refresh the user's features; True when it was new."""
+        """Add or change a rating; True when it was new."""
         engine.item_of(anime_id)  # UnknownAnimeError for anime outside the model's catalog
         with self._write() as repo:
             self._lock_user(repo, user_id)
             if not repo.anime_exists(anime_id):
                 raise UnknownAnimeError(anime_id)
             created = repo.set_rating(user_id, anime_id, rating)
-            refresh_preferences(repo, [user_id])
             current = dict(repo.user_ratings(user_id))
         self._remember(user_id, current)
         return created
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
-        """Delete a rating and refresh the user's features."""
+        """Delete a rating."""
         with self._write() as repo:
             self._lock_user(repo, user_id)
             if not repo.delete_rating(user_id, anime_id):
                 raise NoSuchRatingError(f"user {user_id} has not rated anime {anime_id}")
-            refresh_preferences(repo, [user_id])
             current = dict(repo.user_ratings(user_id))
         self._remember(user_id, current)
 

@@ -1,5 +1,5 @@
-"""The database schema (SQLAlchemy 2): anime, users, ratings, user preferences (the user
-feature vector) and the pool of future users held back for the daily simulation."""
+"""The database schema (SQLAlchemy 2): anime, users, ratings, the pool of future users held
+back for the daily simulation, and batch-job runs."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    Float,
     ForeignKey,
     Integer,
     SmallInteger,
@@ -72,22 +71,6 @@ class Rating(Base):
         BigInteger, ForeignKey("anime.anime_id"), primary_key=True, index=True
     )
     rating: Mapped[int] = mapped_column(SmallInteger)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utc_now, server_default=func.now()
-    )
-
-
-class UserPreference(Base):
-    """A user's feature vector (genre shares + mean rating), kept current with their ratings."""
-
-    __tablename__ = "user_preferences"
-
-    user_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
-    )
-    features: Mapped[list[float]] = mapped_column(JSON)
-    genres: Mapped[list[str]] = mapped_column(JSON)  # names of the genre columns, in order
-    mean_rating: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utc_now, server_default=func.now()
     )
