@@ -30,8 +30,9 @@ from common import (
 )
 from reference_seed import reference_recommend
 
-from otaku.pipeline.engine import Engine, NewUser
+from otaku.pipeline.engine import Engine
 from otaku.pipeline.filters import ItemFilter
+from otaku.pipeline.profiles import NewUser
 
 
 def _model_sizes(engine: Engine) -> dict[str, Any]:

@@ -31,7 +31,8 @@ from otaku.jobs.promotion import decide
 from otaku.jobs.train import build_snapshot_metadata, compute_text_embeddings
 from otaku.models.rating import predict_best, rows
 from otaku.pipeline.bundle import Bundle
-from otaku.pipeline.engine import Engine, NewUser
+from otaku.pipeline.engine import Engine
+from otaku.pipeline.profiles import NewUser
 from otaku.pipeline.seed import LIKED_THRESHOLD
 from otaku.pipeline.training import TrainConfig, fit_all
 from otaku.storage.database import Database

@@ -5,33 +5,32 @@ title index, unit item vectors, the cold-start predictions); a request does only
 numpy work plus LightGBM on a few hundred candidate rows. No pandas on the request path.
 """
 
-import hashlib
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from otaku.columns import RATING_MAX, RATING_MIN
-from otaku.features.user import features_from_history, features_from_preferences
 from otaku.models.rating import on_rating_scale, predict_best, rows
 from otaku.pipeline.cache import LruCache
 from otaku.pipeline.candidates import UserContext, candidate_features
 from otaku.pipeline.catalog import AnimeInfo, ItemTable
-from otaku.pipeline.explain import Taste, explain, explain_similar
+from otaku.pipeline.explain import Taste, explain
 from otaku.pipeline.filters import InvalidInputError, ItemFilter
+from otaku.pipeline.pages import (
+    STRATEGIES,
+    Page,
+    Recommended,
+    Stopwatch,
+    Strategy,
+    check_page,
+)
+from otaku.pipeline.profiles import NewUser, Profile, Profiles
 from otaku.pipeline.seed import SeedRecommender, normalise_rows
+from otaku.pipeline.similar import SimilarItems
 from otaku.pipeline.titles import TitleIndex, TitleMatch
 from otaku.pipeline.training import TrainedModels
 
-Strategy = Literal["default", "seed"]
-STRATEGIES: tuple[Strategy, ...] = ("default", "seed")
-MAX_K = 100
-MAX_OFFSET = 900
 # A user with no history has no collaborative signal: draw candidates from the sources that
 # still mean something (LightFM from features, popularity) and let the ranker order them.
 COLD_QUOTAS = {"lightfm": 150, "popular": 150}
@@ -47,99 +46,12 @@ RANKING_DEPTH = 100
 SERVING_THREADS = 1
 
 
-class UnknownUserError(LookupError):
-    """The user id is not in the served model."""
-
-    def __init__(self, user_id: int) -> None:
-        super().__init__(
-            f"user {user_id} is not known to the model; new users get recommendations from "
-            "POST /v1/recommendations with their genre preferences and/or a few ratings"
-        )
-        self.user_id = user_id
-
-
 class UnknownAnimeError(LookupError):
     """The anime id is not in the catalog."""
 
     def __init__(self, anime_id: int) -> None:
         super().__init__(f"anime {anime_id} is not in the catalog")
         self.anime_id = anime_id
-
-
-@dataclass(frozen=True)
-class NewUser:
-    """A user the model has not seen: genre weights and/or a few ratings (anime id → 1..10)."""
-
-    ratings: Mapping[int, float] = field(default_factory=dict)
-    preferences: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Recommended:
-    """One recommended anime."""
-
-    anime: AnimeInfo
-    score: float
-    predicted_rating: float
-    explanation: str
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page of recommendations with the time each stage took (seconds)."""
-
-    strategy: Strategy
-    offset: int
-    items: list[Recommended]
-    timings: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A user as the engine sees them (known, or folded in from what they told us)."""
-
-    rated_items: np.ndarray
-    ratings: np.ndarray
-    features: np.ndarray
-    lightfm_vector: np.ndarray
-    ials_vector: np.ndarray
-    preferences: Mapping[str, float]
-
-    @property
-    def has_history(self) -> bool:
-        """Whether the user rated anything."""
-        return len(self.rated_items) > 0
-
-    @cached_property
-    def fingerprint(self) -> bytes:
-        """A digest of everything a ranking depends on (history, features, preferences)."""
-        digest = hashlib.blake2b(digest_size=16)
-        for array in (self.rated_items, self.ratings, self.features):
-            digest.update(np.ascontiguousarray(array).tobytes())
-            digest.update(b"|")
-        digest.update(repr(sorted(self.preferences.items())).encode())
-        return digest.digest()
-
-
-class _Stopwatch:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
-
-
-def check_page(k: int, offset: int) -> None:
-    """Raise :class:`InvalidInputError` for a page outside 1 <= k <= 100, 0 <= offset <= 900."""
-    if not 1 <= k <= MAX_K:
-        raise InvalidInputError("k", f"must be between 1 and {MAX_K}, got {k}")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInputError("offset", f"must be between 0 and {MAX_OFFSET}, got {offset}")
 
 
 class Engine:
@@ -154,6 +66,7 @@ class Engine:
         self.parts = parts
         self.table = ItemTable.build(parts.catalog, parts.genres, parts.item_genres, parts.synopses)
         self.titles = TitleIndex(self.table)
+        self.profiles = Profiles(parts, self.table)
         _ = self.table.genres_of(0)  # per-item genre tuples built now, not by a request
         self.item_vectors = parts.item_vectors
         _ = parts.item_numbers  # derived arrays built now, not by the first request
@@ -167,6 +80,7 @@ class Engine:
         self._popular_order = np.argsort(-parts.state.popularity, kind="stable")
         self._genre_position = {genre: i for i, genre in enumerate(parts.genres)}
         self.cold_predictions = self.predicted_ratings(np.zeros(len(parts.genres) + 1, np.float32))
+        self._similar = SimilarItems(self.table, self.unit_vectors, self.cold_predictions)
 
     @property
     def version(self) -> str:
@@ -246,88 +160,32 @@ class Engine:
     # ----- profiles ------------------------------------------------------------------------
     def known_profile(self, user_id: int) -> Profile:
         """The profile of a user in the training data (raises :class:`UnknownUserError`)."""
-        user = self.parts.state.users.position(user_id)
-        if user < 0:
-            raise UnknownUserError(user_id)
-        row = self.parts.ratings[user]
-        return Profile(
-            rated_items=row.indices.astype(np.int64),
-            ratings=row.data.astype(np.float32),
-            features=self.parts.user_features[user],
-            lightfm_vector=self.parts.lightfm.user_embeddings[user],
-            ials_vector=self.parts.ials.user_vectors(np.array([user]))[0],
-            preferences={},
-        )
+        return self.profiles.known_profile(user_id)
 
     def profile_from_ratings(self, user_id: int, ratings: Mapping[int, int]) -> Profile:
-        """A user's profile from their current ratings (anime id → rating): the trained one
-        when nothing changed since training, else folded in from those ratings."""
-        positions = self.parts.state.items
-        items = np.array([positions.position(a) for a in ratings], dtype=np.int64)
-        values = np.fromiter(ratings.values(), dtype=np.float32, count=len(ratings))
-        known = items >= 0  # anime added after training are not the model's to use
-        items, values = items[known], values[known]
-        order = np.argsort(items, kind="stable")
-        items, values = items[order], values[order]
-        if self.parts.state.users.position(user_id) >= 0:
-            trained = self.known_profile(user_id)
-            if np.array_equal(trained.rated_items, items) and np.array_equal(
-                trained.ratings, values
-            ):
-                return trained
-        anime_ids = self.table.anime_ids[items].tolist()
-        return self.new_profile(NewUser(ratings=dict(zip(anime_ids, values.tolist(), strict=True))))
-
-    def _check_ratings(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
-        items, values = [], []
-        for anime_id, rating in ratings.items():
-            if not RATING_MIN <= rating <= RATING_MAX:
-                raise InvalidInputError(
-                    f"ratings.{anime_id}",
-                    f"rating must be between {RATING_MIN} and {RATING_MAX}, got {rating}",
-                )
-            item = self.parts.state.items.position(anime_id)
-            if item < 0:
-                raise InvalidInputError(f"ratings.{anime_id}", "unknown anime id")
-            items.append(item)
-            values.append(float(rating))
-        return np.asarray(items, dtype=np.int64), np.asarray(values, dtype=np.float32)
-
-    def _check_preferences(self, preferences: Mapping[str, float]) -> dict[str, float]:
-        for genre, weight in preferences.items():
-            if genre not in self._genre_position:
-                raise InvalidInputError(
-                    f"preferences.{genre}", f"unknown genre; known genres: {self.genres}"
-                )
-            if not 0.0 <= weight <= 1.0:
-                raise InvalidInputError(
-                    f"preferences.{genre}", f"weight must be between 0 and 1, got {weight}"
-                )
-        return dict(preferences)
+        """A user's profile from their current ratings (see :class:`Profiles`)."""
+        return self.profiles.profile_from_ratings(user_id, ratings)
 
     def new_profile(self, user: NewUser) -> Profile:
-        """Fold a new user in: features from their ratings and/or genre weights, no retraining.
+        """Fold a new user in from their ratings and/or genre weights (no retraining)."""
+        return self.profiles.new_profile(user)
 
-        With both, the genre part of the features is the mean of the history's genre shares
-        and the stated weights.
-        """
-        items, ratings = self._check_ratings(user.ratings)
-        preferences = self._check_preferences(user.preferences)
-        stated = features_from_preferences(preferences, self.genres)
-        if len(items):
-            features = features_from_history(items, ratings, self.parts.item_genres)
-            if preferences:
-                features[:-1] = (features[:-1] + stated[:-1]) / 2.0
-        else:
-            features = stated
-        return Profile(
-            rated_items=items,
-            ratings=ratings,
-            features=features.astype(np.float32),
-            lightfm_vector=self.parts.lightfm.vectors_from_features(features[None, :])[0],
-            ials_vector=self.parts.ials.fold_in(items, ratings),
-            preferences=preferences,
-        )
+    def genre_shares(self, profile: Profile) -> dict[str, float]:
+        """The share of each genre among what the user rated."""
+        return self.profiles.genre_shares(profile)
+
+    def mean_rating(self, profile: Profile) -> float:
+        """The user's mean rating (1..10; 0 without a history)."""
+        return self.profiles.mean_rating(profile)
+
+    def most_active_users(self, limit: int) -> np.ndarray:
+        """Ids of up to ``limit`` known users, most ratings first (the warm-up order)."""
+        return self.profiles.most_active(limit)
+
+    @property
+    def type_names(self) -> list[str]:
+        """Anime types the catalog has (TV, Movie, ...)."""
+        return list(self.table.type_names)
 
     # ----- the rating model ----------------------------------------------------------------
     def predicted_ratings(self, features: np.ndarray) -> np.ndarray:
@@ -369,7 +227,7 @@ class Engine:
         return allowed
 
     def _rank_default(
-        self, profile: Profile, allowed: np.ndarray, n: int, watch: _Stopwatch
+        self, profile: Profile, allowed: np.ndarray, n: int, watch: Stopwatch
     ) -> tuple[np.ndarray, np.ndarray]:
         with watch.stage("candidates"):
             row = sparse.csr_matrix(
@@ -409,7 +267,7 @@ class Engine:
         return np.concatenate([items, extra]), np.concatenate([scores, extra_scores])
 
     def _rank_seed(
-        self, profile: Profile, allowed: np.ndarray, n: int, watch: _Stopwatch
+        self, profile: Profile, allowed: np.ndarray, n: int, watch: Stopwatch
     ) -> tuple[np.ndarray, np.ndarray]:
         with watch.stage("predict"):
             predicted = np.where(allowed, self.predicted_ratings(profile.features), -np.inf)
@@ -424,7 +282,7 @@ class Engine:
         strategy: Strategy,
         n: int,
         item_filter: ItemFilter,
-        watch: _Stopwatch,
+        watch: Stopwatch,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The top ``n`` items and scores, from the ranking cache when this exact user (history,
         features, preferences) asked before with the same strategy and filters."""
@@ -455,7 +313,7 @@ class Engine:
         k: int,
         offset: int,
         item_filter: ItemFilter,
-        watch: _Stopwatch,
+        watch: Stopwatch,
     ) -> Page:
         check_page(k, offset)
         if strategy not in STRATEGIES:
@@ -468,7 +326,7 @@ class Engine:
             taste = Taste(
                 profile.rated_items,
                 profile.ratings,
-                profile.preferences or self._history_genres(profile),
+                profile.preferences or self.profiles.genre_shares(profile),
                 profile.has_history,
             )
             reasons = explain(self.table, self.unit_vectors, items, taste)
@@ -477,12 +335,6 @@ class Engine:
             for item, score, rating, reason in zip(items, scores, predicted, reasons, strict=True)
         ]
         return Page(strategy, offset, recommended, watch.timings)
-
-    def _history_genres(self, profile: Profile) -> dict[str, float]:
-        if not profile.has_history:
-            return {}
-        shares = profile.features[:-1]
-        return {self.genres[g]: float(shares[g]) for g in np.flatnonzero(shares)}
 
     # ----- the four questions --------------------------------------------------------------
     def recommend_for_user(
@@ -517,7 +369,7 @@ class Engine:
         item_filter: ItemFilter | None,
         strategy: Strategy,
     ) -> Page:
-        watch = _Stopwatch()
+        watch = Stopwatch()
         with watch.stage("profile"):
             profile = build_profile()
         return self._recommend(profile, strategy, k, offset, item_filter or ItemFilter(), watch)
@@ -540,25 +392,4 @@ class Engine:
     ) -> Page:
         """The anime most cosine-similar to one anime (LightFM ⊕ synopsis embedding)."""
         check_page(k, offset)
-        watch = _Stopwatch()
-        query = self.item_of(anime_id)
-        with watch.stage("similar"):
-            allowed = (item_filter or ItemFilter()).mask(self.table)
-            allowed[query] = False
-            similarity = np.where(allowed, self.unit_vectors @ self.unit_vectors[query], -np.inf)
-            top = np.argpartition(-similarity, min(offset + k, len(similarity) - 1))
-            top = top[: offset + k]
-            top = top[np.argsort(-similarity[top], kind="stable")]
-            items = top[np.isfinite(similarity[top])][offset:]
-        with watch.stage("explain"):
-            reasons = explain_similar(self.table, query, items)
-        recommended = [
-            Recommended(
-                self.table.info(int(item)),
-                float(similarity[item]),
-                float(on_rating_scale(self.cold_predictions[item])),
-                reason,
-            )
-            for item, reason in zip(items, reasons, strict=True)
-        ]
-        return Page("default", offset, recommended, watch.timings)
+        return self._similar.page(self.item_of(anime_id), k, offset, item_filter or ItemFilter())

@@ -6,8 +6,8 @@ import re
 from fastapi import APIRouter, Request
 
 from otaku.columns import ID_MAX, ID_MIN
-from otaku.pipeline.engine import NewUser, UnknownUserError
 from otaku.pipeline.filters import InvalidInputError
+from otaku.pipeline.profiles import NewUser, UnknownUserError
 from otaku.service.deps import ServedDep, UsersDep, require_history_access
 from otaku.service.routes import AUTH_ERRORS, NOT_FOUND
 from otaku.service.schemas import AnimeSummary, CompatAnime, CompatRequest, CompatResponse

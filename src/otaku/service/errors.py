@@ -14,8 +14,9 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from otaku.pipeline.engine import UnknownAnimeError, UnknownUserError
+from otaku.pipeline.engine import UnknownAnimeError
 from otaku.pipeline.filters import InvalidInputError
+from otaku.pipeline.profiles import UnknownUserError
 from otaku.pipeline.titles import TitleNotFoundError
 from otaku.service.logs import request_id_var
 from otaku.service.model import ModelNotReadyError

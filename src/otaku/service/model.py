@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-
 from otaku.config import Settings
 from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
@@ -33,8 +31,7 @@ class WarmUp:
 
     def start(self, engine: Engine, limit: int) -> threading.Thread:
         """Warm up to ``limit`` users (the most active first) in a daemon thread."""
-        counts = np.diff(engine.parts.ratings.indptr)
-        users = engine.known_user_ids[np.argsort(-counts, kind="stable")[:limit]]
+        users = engine.most_active_users(limit)
         self.total = len(users)
 
         def run() -> None:

@@ -68,7 +68,7 @@ def model_openapi(app: FastAPI, holder: ModelHolder) -> Callable[[], dict[str, A
                 integer_bounds(document)
                 if served is not None:
                     engine = served.engine
-                    add_vocabularies(document, engine.genres, engine.table.type_names)
+                    add_vocabularies(document, engine.genres, engine.type_names)
                 cached.clear()
                 cached[version] = document
             return cached[version]

@@ -2,12 +2,12 @@
 
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from otaku.columns import ID_MAX, ID_MIN
-from otaku.pipeline.engine import MAX_K, MAX_OFFSET, NewUser
+from otaku.pipeline.pages import MAX_K, MAX_OFFSET
+from otaku.pipeline.profiles import NewUser
 from otaku.service.deps import (
     AdminKey,
     HistoryAccess,
@@ -127,8 +127,7 @@ def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserPro
     engine = served.engine
     current = users.current(engine, user_id)
     profile = current.profile
-    features = profile.features
-    shares = {engine.genres[g]: round(float(features[g]), 4) for g in np.flatnonzero(features[:-1])}
+    shares = {genre: round(share, 4) for genre, share in engine.genre_shares(profile).items()}
     return UserProfile(
         user_id=user_id,
         ratings=[
@@ -136,7 +135,7 @@ def user_profile(user_id: UserId, served: ServedDep, users: UsersDep) -> UserPro
             for info, r in engine.history_of(profile)
         ],
         genre_profile=dict(sorted(shares.items(), key=lambda pair: -pair[1])),
-        mean_rating=round(float(features[-1]) * 10, 3),
+        mean_rating=round(engine.mean_rating(profile), 3),
         degraded=current.degraded,
     )
 

@@ -6,8 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 
 from otaku.columns import ID_MAX, ID_MIN, RATING_MAX, RATING_MIN
 from otaku.pipeline.catalog import AnimeInfo
-from otaku.pipeline.engine import MAX_K, MAX_OFFSET, Page, Recommended
 from otaku.pipeline.filters import ItemFilter
+from otaku.pipeline.pages import MAX_K, MAX_OFFSET, Page, Recommended
 
 StrategyName = Literal["default", "seed"]
 # Writes take exactly the type they document: `true`, "7" and 7.0 are not the rating 7.

@@ -16,7 +16,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from otaku.pipeline.cache import LruCache
-from otaku.pipeline.engine import Engine, Profile, UnknownAnimeError, UnknownUserError
+from otaku.pipeline.engine import Engine, UnknownAnimeError
+from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
 from otaku.storage.models import Rating, User
 from otaku.storage.repository import Repository, UserIdsExhaustedError

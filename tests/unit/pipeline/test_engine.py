@@ -5,13 +5,9 @@ import numpy as np
 import pytest
 
 from otaku.models.rating import rows
-from otaku.pipeline.engine import (
-    Engine,
-    NewUser,
-    UnknownAnimeError,
-    UnknownUserError,
-)
+from otaku.pipeline.engine import Engine, UnknownAnimeError
 from otaku.pipeline.filters import InvalidInputError, ItemFilter
+from otaku.pipeline.profiles import NewUser, UnknownUserError
 from otaku.pipeline.training import TrainedModels
 
 

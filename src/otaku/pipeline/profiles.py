@@ -1,0 +1,175 @@
+"""Users as the engine sees them (:class:`Profile`): a known user's trained profile, one built
+from their current ratings, or a new user folded in from ratings and/or genre weights — no
+retraining. Also what a profile says in words (genre shares, mean rating) and who the most
+active users are."""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from otaku.columns import RATING_MAX, RATING_MIN
+from otaku.features.user import features_from_history, features_from_preferences
+from otaku.pipeline.catalog import ItemTable
+from otaku.pipeline.components import Components
+from otaku.pipeline.filters import InvalidInputError
+
+
+class UnknownUserError(LookupError):
+    """The user id is not in the served model."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            f"user {user_id} is not known to the model; new users get recommendations from "
+            "POST /v1/recommendations with their genre preferences and/or a few ratings"
+        )
+        self.user_id = user_id
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user the model has not seen: genre weights and/or a few ratings (anime id → 1..10)."""
+
+    ratings: Mapping[int, float] = field(default_factory=dict)
+    preferences: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A user as the engine sees them (known, or folded in from what they told us)."""
+
+    rated_items: np.ndarray
+    ratings: np.ndarray
+    features: np.ndarray
+    lightfm_vector: np.ndarray
+    ials_vector: np.ndarray
+    preferences: Mapping[str, float]
+
+    @property
+    def has_history(self) -> bool:
+        """Whether the user rated anything."""
+        return len(self.rated_items) > 0
+
+    @cached_property
+    def fingerprint(self) -> bytes:
+        """A digest of everything a ranking depends on (history, features, preferences)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (self.rated_items, self.ratings, self.features):
+            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(b"|")
+        digest.update(repr(sorted(self.preferences.items())).encode())
+        return digest.digest()
+
+
+class Profiles:
+    """Builds and describes profiles for one trained bundle (thread-safe; read-only)."""
+
+    def __init__(self, parts: Components, table: ItemTable) -> None:
+        self.parts = parts
+        self.table = table
+        self.genres = list(parts.genres)
+        self._genre_position = {genre: i for i, genre in enumerate(self.genres)}
+
+    def known_profile(self, user_id: int) -> Profile:
+        """The profile of a user in the training data (raises :class:`UnknownUserError`)."""
+        user = self.parts.state.users.position(user_id)
+        if user < 0:
+            raise UnknownUserError(user_id)
+        row = self.parts.ratings[user]
+        return Profile(
+            rated_items=row.indices.astype(np.int64),
+            ratings=row.data.astype(np.float32),
+            features=self.parts.user_features[user],
+            lightfm_vector=self.parts.lightfm.user_embeddings[user],
+            ials_vector=self.parts.ials.user_vectors(np.array([user]))[0],
+            preferences={},
+        )
+
+    def profile_from_ratings(self, user_id: int, ratings: Mapping[int, int]) -> Profile:
+        """A user's profile from their current ratings (anime id → rating): the trained one
+        when nothing changed since training, else folded in from those ratings."""
+        positions = self.parts.state.items
+        items = np.array([positions.position(a) for a in ratings], dtype=np.int64)
+        values = np.fromiter(ratings.values(), dtype=np.float32, count=len(ratings))
+        known = items >= 0  # anime added after training are not the model's to use
+        items, values = items[known], values[known]
+        order = np.argsort(items, kind="stable")
+        items, values = items[order], values[order]
+        if self.parts.state.users.position(user_id) >= 0:
+            trained = self.known_profile(user_id)
+            if np.array_equal(trained.rated_items, items) and np.array_equal(
+                trained.ratings, values
+            ):
+                return trained
+        anime_ids = self.table.anime_ids[items].tolist()
+        return self.new_profile(NewUser(ratings=dict(zip(anime_ids, values.tolist(), strict=True))))
+
+    def _check_ratings(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
+        items, values = [], []
+        for anime_id, rating in ratings.items():
+            if not RATING_MIN <= rating <= RATING_MAX:
+                raise InvalidInputError(
+                    f"ratings.{anime_id}",
+                    f"rating must be between {RATING_MIN} and {RATING_MAX}, got {rating}",
+                )
+            item = self.parts.state.items.position(anime_id)
+            if item < 0:
+                raise InvalidInputError(f"ratings.{anime_id}", "unknown anime id")
+            items.append(item)
+            values.append(float(rating))
+        return np.asarray(items, dtype=np.int64), np.asarray(values, dtype=np.float32)
+
+    def _check_preferences(self, preferences: Mapping[str, float]) -> dict[str, float]:
+        for genre, weight in preferences.items():
+            if genre not in self._genre_position:
+                raise InvalidInputError(
+                    f"preferences.{genre}", f"unknown genre; known genres: {self.genres}"
+                )
+            if not 0.0 <= weight <= 1.0:
+                raise InvalidInputError(
+                    f"preferences.{genre}", f"weight must be between 0 and 1, got {weight}"
+                )
+        return dict(preferences)
+
+    def new_profile(self, user: NewUser) -> Profile:
+        """Fold a new user in: features from their ratings and/or genre weights, no retraining.
+
+        With both, the genre part of the features is the mean of the history's genre shares
+        and the stated weights.
+        """
+        items, ratings = self._check_ratings(user.ratings)
+        preferences = self._check_preferences(user.preferences)
+        stated = features_from_preferences(preferences, self.genres)
+        if len(items):
+            features = features_from_history(items, ratings, self.parts.item_genres)
+            if preferences:
+                features[:-1] = (features[:-1] + stated[:-1]) / 2.0
+        else:
+            features = stated
+        return Profile(
+            rated_items=items,
+            ratings=ratings,
+            features=features.astype(np.float32),
+            lightfm_vector=self.parts.lightfm.vectors_from_features(features[None, :])[0],
+            ials_vector=self.parts.ials.fold_in(items, ratings),
+            preferences=preferences,
+        )
+
+    def genre_shares(self, profile: Profile) -> dict[str, float]:
+        """The share of each genre among what the user rated (empty without a history)."""
+        if not profile.has_history:
+            return {}
+        shares = profile.features[:-1]
+        return {self.genres[g]: float(shares[g]) for g in np.flatnonzero(shares)}
+
+    @staticmethod
+    def mean_rating(profile: Profile) -> float:
+        """The user's mean rating on the 1..10 scale (0 without a history)."""
+        return float(profile.features[-1]) * 10.0
+
+    def most_active(self, limit: int) -> np.ndarray:
+        """Ids of up to ``limit`` known users, the ones with the most ratings first."""
+        counts = np.diff(self.parts.ratings.indptr)
+        return self.parts.state.users.external_ids[np.argsort(-counts, kind="stable")[:limit]]
