@@ -66,10 +66,10 @@ def excerpt(value: Any) -> Any:
 def _json_safe(value: Any) -> Any:
     """``value`` if the JSON encoder takes it as it is, else a bounded excerpt."""
     try:
-        json.dumps(value, allow_nan=False)
+        encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return excerpt(value)
-    return value if len(json.dumps(value)) <= 4 * EXCERPT_CHARS else excerpt(value)
+    return value if len(encoded) <= 4 * EXCERPT_CHARS else excerpt(value)
 
 
 def _validation_entry(error: Any) -> dict[str, Any]:

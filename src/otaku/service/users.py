@@ -119,10 +119,6 @@ class UserDirectory:
         self._remember(user_id, ratings)
         return CurrentProfile(engine.profile_from_ratings(user_id, ratings))
 
-    def profile(self, engine: Engine, user_id: int) -> Profile:
-        """The user's current profile (see :meth:`current`)."""
-        return self.current(engine, user_id).profile
-
     def _without_database(self, engine: Engine, user_id: int) -> CurrentProfile:
         remembered = self._remembered(user_id)
         if remembered is not None:
