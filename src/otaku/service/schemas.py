@@ -183,7 +183,7 @@ class Filters(Strict):
 class BodyFilters(Filters):
     """Filters in a JSON body (strict types)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(strict=True)  # the rest is inherited from Filters
 
 
 class RatingIn(StrictBody):
@@ -215,10 +215,7 @@ class NewUserRequest(StrictBody):
             seen.add(rating.anime_id)
         return ratings
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
+    model_config = ConfigDict(  # merged with StrictBody's
         json_schema_extra={
             "examples": [
                 {"preferences": {"Action": 1, "Romance": 0.4}, "k": 10},
@@ -294,7 +291,7 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
-class CompatRequest(BaseModel):
+class CompatRequest(StrictBody):
     """The reference service's request: a user id (or an anime title) and genre weights."""
 
     user_input: StrictId | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
@@ -304,10 +301,7 @@ class CompatRequest(BaseModel):
         default_factory=dict, max_length=MAX_PREFERENCES
     )
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
+    model_config = ConfigDict(  # merged with StrictBody's
         json_schema_extra={
             "examples": [
                 {"user_input": 1, "user_preferences": {}},
