@@ -7,7 +7,7 @@ from otaku.models.rating import on_rating_scale
 from otaku.pipeline.catalog import ItemTable
 from otaku.pipeline.explain import explain_similar
 from otaku.pipeline.filters import ItemFilter
-from otaku.pipeline.pages import Page, Recommended, Stopwatch, check_page
+from otaku.pipeline.pages import Page, Recommended, Stopwatch
 
 
 class SimilarItems:
@@ -22,8 +22,8 @@ class SimilarItems:
 
     def page(self, query: int, k: int, offset: int, item_filter: ItemFilter) -> Page:
         """The items most similar to item ``query``, best first (``query`` itself excluded);
-        each with the rating predicted for a user we know nothing about."""
-        check_page(k, offset)
+        each with the rating predicted for a user we know nothing about. The caller checks
+        the page bounds (:func:`otaku.pipeline.pages.check_page`)."""
         watch = Stopwatch()
         with watch.stage("similar"):
             allowed = item_filter.mask(self.table)
