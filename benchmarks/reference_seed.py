@@ -11,8 +11,8 @@ only the way it is computed differs.
 import numpy as np
 import pandas as pd
 
-from otaku.columns import Columns
-from otaku.pipeline.seed import CANDIDATE_POOL, LIKED_THRESHOLD
+from otaku.columns import LIKED_THRESHOLD, Columns
+from otaku.pipeline.seed import CANDIDATE_POOL
 from otaku.pipeline.training import TrainedModels
 
 

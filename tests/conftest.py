@@ -44,11 +44,13 @@ def small_dataset(small_catalog: pd.DataFrame) -> Dataset:
 @pytest.fixture(scope="session")
 def quick_config() -> TrainConfig:
     """Tiny models: enough to exercise every code path quickly."""
-    components = ComponentsConfig(
-        lightfm=LightFMConfig(epochs=3, no_components=16, num_threads=1),
-        rating=RatingModelConfig(num_boost_round=30, learning_rate=0.1, num_leaves=15),
-        ials_factors=8,
-        ease_min_item_ratings=1,
+    components = (
+        ComponentsConfig(
+            lightfm=LightFMConfig(epochs=3, no_components=16, num_threads=1),
+            rating=RatingModelConfig(num_boost_round=30, learning_rate=0.1, num_leaves=15),
+        )
+        .with_source_params("ials", factors=8)
+        .with_source_params("ease", min_item_ratings=1)
     )
     ranker = replace(RankerConfig(), num_boost_round=20, min_data_in_leaf=5, batch_users=32)
     return TrainConfig(components, ranker)

@@ -56,6 +56,8 @@ MAL_NUMERIC_COLUMNS: Final = (
 COMPLETED_STATUS: Final = 2
 RATING_MIN: Final = 1
 RATING_MAX: Final = 10
+# A rating of 7 or more is a like: the protocol's relevant set, the sources' "liked" history.
+LIKED_THRESHOLD: Final = 7
 # The one range of user and anime ids, for ids that are stored and ids that are accepted:
 # integers a JSON client reads exactly (2^53 - 1), well inside SQLite's and PostgreSQL's BIGINT.
 ID_MIN: Final = 0

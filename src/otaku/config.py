@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         "or a hub name such as 'sentence-transformers/all-MiniLM-L12-v2'.",
     )
     seed: int = 42
+    sources_file: Path | None = Field(
+        default=None,
+        description="A TOML file of [[source]] tables that adds, changes or turns off candidate "
+        "sources for training (see docs/extending.md).",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default a SQLite file under home "

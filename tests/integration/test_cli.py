@@ -32,12 +32,36 @@ runner = CliRunner()
         ["retrain"],
         ["promote"],
         ["scheduler"],
+        ["strategies"],
     ],
 )
 def test_help_on_every_command(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+def test_strategies_lists_the_registry_and_the_configured_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otaku.config import get_settings
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[[source]]\nname = "text"\nquota = 0\n[[source]]\nname = "ials"\nquota = 70\n'
+    )
+    monkeypatch.setenv("OTAKU_SOURCES_FILE", str(sources))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["strategies"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "default" in result.output and "seed" in result.output
+    assert "│ ials " in result.output and " 70 " in result.output
+    assert "│ text " not in result.output
+    sources.write_text('[[source]]\nname = "x"\nkind = "nope"\n')
+    result = runner.invoke(app, ["strategies"], env={"COLUMNS": "200"})
+    get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "source 'x': 'kind' must be one of" in result.output
 
 
 def test_validate_reports_bad_row(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from otaku.models.lightfm import LightFMConfig
 from otaku.models.rating import RatingModelConfig
 from otaku.pipeline.components import ComponentsConfig
 from otaku.pipeline.ranker import RankerConfig
+from otaku.pipeline.sources.config import DEFAULT_SOURCES, SourcesConfigError, load_sources
 from otaku.pipeline.training import TrainConfig
 
 app = typer.Typer(help="My Otaku Friend: a hybrid anime recommender.", no_args_is_help=True)
@@ -74,7 +75,15 @@ def sources_of(
     return DataSources.from_directory(directory)
 
 
-def train_config(quick: bool, seed: int) -> TrainConfig:
+def train_config(quick: bool, seed: int, sources_file: Path | None = None) -> TrainConfig:
+    """The training configuration: the full or the quick preset, with the sources file's
+    candidate sources when one is given."""
+    sources = DEFAULT_SOURCES
+    if sources_file is not None:
+        try:
+            sources = load_sources(sources_file)
+        except SourcesConfigError as error:
+            fail(error)
     lightfm = LightFMConfig(seed=seed)
     rating = RatingModelConfig(seed=seed)
     ranker = RankerConfig(seed=seed)
@@ -82,7 +91,8 @@ def train_config(quick: bool, seed: int) -> TrainConfig:
         lightfm = replace(lightfm, epochs=10)
         rating = replace(rating, num_boost_round=300, learning_rate=0.05)
         ranker = replace(ranker, num_boost_round=150)
-    return TrainConfig(ComponentsConfig(lightfm=lightfm, rating=rating, seed=seed), ranker)
+    components = ComponentsConfig(lightfm=lightfm, rating=rating, sources=sources, seed=seed)
+    return TrainConfig(components, ranker)
 
 
 def fail(error: Exception) -> None:

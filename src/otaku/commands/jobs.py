@@ -74,7 +74,7 @@ def retrain(
             outcome = run_retrain(
                 settings,
                 database,
-                train_config(quick, settings.seed),
+                train_config(quick, settings.seed, settings.sources_file),
                 with_text=not no_text,
                 ndcg_margin=ndcg_margin,
             )
@@ -160,7 +160,7 @@ def train(
         outcome = train_bundle(
             settings,
             sources,
-            train_config(quick, settings.seed),
+            train_config(quick, settings.seed, settings.sources_file),
             with_text=not no_text,
             register=register,
         )
@@ -202,6 +202,12 @@ def evaluate(
     lightfm_own: Annotated[
         bool, typer.Option(help="Also LightFM's own P@10/R@10 on a random interaction split.")
     ] = True,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            help="Tune the baselines on a validation split first (small grid with --quick)."
+        ),
+    ] = True,
 ) -> None:
     """Evaluate every strategy and baseline with the DESIGN.md protocol."""
     from otaku.jobs.evaluate import run_evaluation
@@ -213,10 +219,12 @@ def evaluate(
         _, markdown, table = run_evaluation(
             settings,
             sources,
-            train_config(quick, settings.seed),
+            train_config(quick, settings.seed, settings.sources_file),
             out,
             with_text=not no_text,
-            seed_users=seed_users or None,
+            seed_users=seed_users,
+            tune=tune,
+            quick_grids=quick,
             lightfm_own=lightfm_own,
         )
     except (DataValidationError, MissingDataError) as error:

@@ -143,3 +143,31 @@ def _ui_alongside(settings: Settings, api_port: int | None) -> Iterator[None]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@app.command()
+def strategies() -> None:
+    """List the strategies the service can rank with and the candidate source kinds."""
+    from rich.table import Table
+
+    from otaku.pipeline.sources import SOURCE_KINDS
+    from otaku.pipeline.sources.config import DEFAULT_SOURCES, load_sources
+    from otaku.pipeline.strategies import STRATEGY_TYPES
+
+    table = Table("strategy", "what it does", title="strategies (the API's `strategy`)")
+    for name, strategy in STRATEGY_TYPES.items():
+        table.add_row(name, strategy.description)
+    console.print(table)
+    settings = get_settings()
+    try:
+        specs = load_sources(settings.sources_file) if settings.sources_file else DEFAULT_SOURCES
+    except ValueError as error:
+        fail(error)
+        return
+    sources = Table("source", "kind", "quota", "cold quota", "params", title="candidate sources")
+    for spec in specs:
+        sources.add_row(
+            spec.name, spec.kind, str(spec.quota), str(spec.cold_quota), str(dict(spec.params))
+        )
+    console.print(sources)
+    console.print(f"source kinds: {', '.join(sorted(SOURCE_KINDS))}")

@@ -21,19 +21,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from otaku.columns import Columns
+from otaku.columns import LIKED_THRESHOLD, Columns
 from otaku.config import Settings
-from otaku.data.dataset import Dataset, IdMap
+from otaku.data.dataset import Dataset
 from otaku.evaluation.metrics import ndcg_at_k
-from otaku.features.user import features_from_history
 from otaku.jobs.holdout import HeldOut, fixed_split, holdout_record, unfair_because
 from otaku.jobs.promotion import decide
 from otaku.jobs.train import build_snapshot_metadata, compute_text_embeddings
-from otaku.models.rating import predict_best, rows
 from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
 from otaku.pipeline.profiles import NewUser
-from otaku.pipeline.seed import LIKED_THRESHOLD
 from otaku.pipeline.training import TrainConfig, fit_all
 from otaku.storage.database import Database
 from otaku.storage.models import User
@@ -68,40 +65,30 @@ def snapshot_dataset(database: Database) -> Dataset:
     return Dataset.construct(catalog, ratings, synopses)
 
 
-def _visible(split: HeldOut, group: pd.DataFrame, items: IdMap) -> dict[int, float]:
-    """The visible ratings of the group's user, on anime the model knows."""
-    user = int(group[Columns.user_id].iloc[0])
-    return {a: r for a, r in split.visible[user].items() if items.position(a) >= 0}
+def _visible(split: HeldOut, user: int, engine: Engine) -> dict[int, float]:
+    """The visible ratings of a user, on anime the model knows."""
+    return {a: r for a, r in split.visible[user].items() if engine.knows_anime(a)}
 
 
-def _absolute_errors(bundle: Bundle, split: HeldOut, usable: pd.DataFrame) -> np.ndarray:
-    parts = bundle.models.components
-    assert parts.rating_model is not None and parts.rating_model.booster is not None
-    items = parts.state.items
-    blocks = []
-    for _, group in usable.groupby(Columns.user_id):
-        history = _visible(split, group, items)
-        features = features_from_history(
-            np.array([items.position(a) for a in history], dtype=np.int64),
-            np.array(list(history.values()), dtype=np.float32),
-            parts.item_genres,
-        )
-        held_items = np.array([items.position(a) for a in group[Columns.anime_id]])
-        blocks.append(rows(features, parts.item_vectors[held_items]))
-    predicted = predict_best(parts.rating_model.booster, np.vstack(blocks))
-    truth = usable.sort_values(Columns.user_id, kind="stable")[Columns.rating].to_numpy()
-    return np.abs(predicted - truth)
+def _absolute_errors(engine: Engine, split: HeldOut, usable: pd.DataFrame) -> np.ndarray:
+    """|served predicted rating - true rating| of each usable held-out rating (user order)."""
+    errors = []
+    for _, group in usable.groupby(Columns.user_id, sort=True):
+        user = int(group[Columns.user_id].iloc[0])
+        profile = engine.new_profile(NewUser(ratings=_visible(split, user, engine)))
+        predicted = engine.predicted_ratings_of(profile, group[Columns.anime_id].tolist())
+        errors.append(np.abs(predicted - group[Columns.rating].to_numpy(np.float32)))
+    return np.concatenate(errors) if errors else np.empty(0, np.float32)
 
 
 def _ndcg(engine: Engine, split: HeldOut) -> float:
-    items = engine.parts.state.items
     scores = []
     for _, group in split.held.groupby(Columns.user_id):
+        user = int(group[Columns.user_id].iloc[0])
         liked = set(group.loc[group[Columns.rating] >= LIKED_THRESHOLD, Columns.anime_id].tolist())
         if not liked:
             continue
-        history = _visible(split, group, items)
-        profile = engine.new_profile(NewUser(ratings=history))
+        profile = engine.new_profile(NewUser(ratings=_visible(split, user, engine)))
         page = engine.recommend_for_profile(profile, k=10)
         scores.append(ndcg_at_k([item.anime.anime_id for item in page.items], liked))
     return float(np.mean(scores)) if scores else 0.0
@@ -130,18 +117,19 @@ def compare(
             champion_version, nan, nan, nan, nan, nan, 0, len(split.visible), False, reason, True
         )
         return refusal, np.empty(0), np.empty(0)
-    models = [challenger] if champion is None else [challenger, champion]
+    engines = [Engine(challenger.models, challenger.metadata)]
+    if champion is not None:
+        engines.append(Engine(champion.models, champion.metadata))
     known = np.ones(len(split.held), dtype=bool)
-    for bundle in models:
-        items = bundle.models.components.state.items
-        known &= np.array([items.position(a) >= 0 for a in split.held[Columns.anime_id]], bool)
+    for engine in engines:
+        known &= np.array([engine.knows_anime(a) for a in split.held[Columns.anime_id]], bool)
     usable = split.held[known].sort_values(Columns.user_id, kind="stable")
-    new_errors = _absolute_errors(challenger, split, usable)
-    new_ndcg = _ndcg(Engine(challenger.models, challenger.metadata), split)
+    new_errors = _absolute_errors(engines[0], split, usable)
+    new_ndcg = _ndcg(engines[0], split)
     old_errors = old_ndcg = None
     if champion is not None:
-        old_errors = _absolute_errors(champion, split, usable)
-        old_ndcg = _ndcg(Engine(champion.models, champion.metadata), split)
+        old_errors = _absolute_errors(engines[1], split, usable)
+        old_ndcg = _ndcg(engines[1], split)
     decision = decide(old_errors, new_errors, old_ndcg, new_ndcg, ndcg_margin, seed=seed)
     result = Comparison(
         champion_version,

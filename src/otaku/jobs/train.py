@@ -76,6 +76,7 @@ def build_metadata(
         },
         "text_model": text_model,
         "params": asdict(config),
+        "ranker_features": models.feature_names,
         "metrics": training_metrics(models),
         "timings_seconds": timings,
         "libraries": library_versions(),

@@ -1,5 +1,4 @@
-"""The shared Recommender base: fitting bookkeeping, known/unknown users, watched filtering and
-top-k selection are done here once; each model implements ``_fit`` and ``_score`` only."""
+"""The shared model base (fitting bookkeeping, what a model saw) and top-k selection."""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -25,12 +24,6 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def mask_seen(scores: np.ndarray, seen: sparse.csr_matrix) -> None:
-    """Set the scores of seen items to -inf in place (rows of ``seen`` align with ``scores``)."""
-    rows, cols = seen.nonzero()
-    scores[rows, cols] = -np.inf
-
-
 @dataclass(frozen=True)
 class FitState:
     """What every fitted model keeps of its training data: id maps, what users saw, popularity."""
@@ -52,9 +45,10 @@ class FitState:
 
 
 class Recommender(ABC):
-    """Base class: ``fit`` returns self; ``recommend`` before ``fit`` raises NotFittedError.
+    """A fitted model: ``fit`` returns self; using it before ``fit`` raises NotFittedError.
 
-    Users are external ids. A user unknown to the fitted data gets the most popular items.
+    Models only fit and score. Ranking (excluding watched anime, filters, paging, users the
+    model never saw) is the strategies' shared work, done once in :mod:`otaku.pipeline`.
     """
 
     name: ClassVar[str] = "recommender"
@@ -82,48 +76,6 @@ class Recommender(ABC):
     @abstractmethod
     def _fit(self, data: Dataset) -> None:
         """Model-specific fitting."""
-
-    @abstractmethod
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        """Scores (len(user_idx) x n_items) for known users given as dense indices."""
-
-    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        """Scores of all items for known users (dense indices), as float32."""
-        _ = self.state
-        return np.asarray(self._score(np.asarray(user_idx, dtype=np.int64)), dtype=np.float32)
-
-    def recommend(
-        self, user_ids: np.ndarray | list[int], k: int = 10, filter_watched: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` anime ids and scores per user (rows follow ``user_ids``).
-
-        Watched anime are excluded when ``filter_watched``; unknown users get popular anime.
-        """
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        data = self.state
-        user_idx = data.users.to_internal(np.asarray(user_ids))
-        known = user_idx >= 0
-        k = min(k, data.n_items)
-        items = np.empty((len(user_idx), k), dtype=np.int64)
-        scores = np.empty((len(user_idx), k), dtype=np.float32)
-        if known.any():
-            items[known], scores[known] = self._recommend_known(user_idx[known], k, filter_watched)
-        if (~known).any():
-            popular = top_k(data.popularity[None, :], k)[0]
-            items[~known] = popular
-            scores[~known] = data.popularity[popular]
-        return data.items.to_external(items), scores
-
-    def _recommend_known(
-        self, user_idx: np.ndarray, k: int, filter_watched: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item indices and scores for known users: score, hide watched, select."""
-        scores = self.score_users(user_idx)
-        if filter_watched:
-            mask_seen(scores, self.state.seen[user_idx])
-        top = top_k(scores, k)
-        return top, np.take_along_axis(scores, top, axis=1)
 
     def save(self, path: Path) -> None:
         """Write the fitted model to ``path`` (joblib)."""

@@ -1,4 +1,5 @@
-"""Baselines: most popular, item-kNN (cosine), EASE^R and iALS (``implicit``)."""
+"""Collaborative models: item-kNN (cosine), EASE^R and iALS (``implicit``). They fit and score;
+the candidate sources in :mod:`otaku.pipeline.sources` serve them to the strategies."""
 
 from functools import cached_property
 
@@ -7,18 +8,6 @@ from scipy import sparse
 
 from otaku.data.dataset import Dataset, binarise
 from otaku.models.base import Recommender
-
-
-class PopularRecommender(Recommender):
-    """Ranks anime by how many users rated them."""
-
-    name = "popular"
-
-    def _fit(self, data: Dataset) -> None:
-        self._counts = data.item_counts.astype(np.float32)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return np.tile(self._counts, (len(user_idx), 1))
 
 
 class ItemKNNRecommender(Recommender):
@@ -37,9 +26,6 @@ class ItemKNNRecommender(Recommender):
         similarity.setdiag(0.0)
         similarity.eliminate_zeros()
         self._similarity = _keep_top_per_row(similarity, self.neighbours)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.score_history(self.state.seen[user_idx])
 
     def score_history(self, history: sparse.csr_matrix) -> np.ndarray:
         """Scores for users given as binary histories (rows x items)."""
@@ -84,7 +70,6 @@ class EASERecommender(Recommender):
 
     def _fit(self, data: Dataset) -> None:
         interactions = binarise(data.rating_matrix, self.min_rating)
-        self._history = interactions
         counts = np.asarray(interactions.sum(axis=0)).ravel()
         self._columns = np.flatnonzero(counts >= self.min_item_ratings)
         seen = interactions[:, self._columns]
@@ -96,16 +81,14 @@ class EASERecommender(Recommender):
         self._weights = weights.astype(np.float32)
         self._n_items = data.n_items
 
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.score_history(self._history[user_idx])
-
     def score_ratings(self, ratings: sparse.csr_matrix) -> np.ndarray:
         """Scores for users given as rating rows (binarised with ``min_rating``)."""
         return self.score_history(binarise(ratings, self.min_rating))
 
     def score_history(self, history: sparse.csr_matrix) -> np.ndarray:
-        """Scores for users given as binary histories; items outside the model get -1e6."""
-        scores = np.full((history.shape[0], self._n_items), -1e6, dtype=np.float32)
+        """Scores for users given as binary histories; items outside the model (too few
+        ratings to learn from) are NaN: no opinion, not a low score."""
+        scores = np.full((history.shape[0], self._n_items), np.nan, dtype=np.float32)
         scores[:, self._columns] = history[:, self._columns] @ self._weights
         return scores
 
@@ -145,9 +128,6 @@ class IALSRecommender(Recommender):
             model.fit(confidence.tocsr(), show_progress=False)
         self._user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self._item_factors = np.asarray(model.item_factors, dtype=np.float32)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.score_vectors(self._user_factors[user_idx])
 
     def user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
         """Learned factors of known users."""

@@ -111,9 +111,6 @@ class LightFMRecommender(Recommender):
         # Feature rows of the user embedding matrix: fold-in for users not seen in training.
         self.user_feature_embeddings = np.asarray(model.user_embeddings[n_users:], dtype=np.float32)
 
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.score_vectors(self.user_embeddings[user_idx])
-
     def vectors_from_features(self, user_features: np.ndarray) -> np.ndarray:
         """Embeddings of users known only by their features (no identity row): fold-in."""
         return np.asarray(user_features, dtype=np.float32) @ self.user_feature_embeddings

@@ -11,7 +11,7 @@ from typing import Any
 
 import joblib
 
-from otaku.pipeline.training import TrainedModels
+from otaku.pipeline.training import BundleMismatchError, TrainedModels, check_ranker_features
 
 MODELS_FILE = "models.joblib"
 METADATA_FILE = "metadata.json"
@@ -72,7 +72,16 @@ class Bundle:
         metadata_path = directory / METADATA_FILE
         if not metadata_path.exists():
             raise FileNotFoundError(f"{directory} is not a bundle (no {METADATA_FILE})")
-        models = joblib.load(directory / MODELS_FILE)
+        try:
+            models = joblib.load(directory / MODELS_FILE)
+        except (AttributeError, ImportError) as error:  # a class this otaku no longer has
+            raise BundleMismatchError(
+                f"{directory} was written by another otaku version ({error}); retrain it"
+            ) from None
         if not isinstance(models, TrainedModels):
             raise TypeError(f"{directory / MODELS_FILE} does not hold trained models")
+        try:
+            check_ranker_features(models)
+        except BundleMismatchError as error:
+            raise BundleMismatchError(f"{directory}: {error}") from None
         return cls(models, json.loads(metadata_path.read_text()))

@@ -1,36 +1,21 @@
-"""Named candidate sources and the features of (user, candidate) pairs for the ranker.
+"""Candidates from the configured sources and the features of (user, candidate) pairs for the
+ranker. The feature names follow from the source list, and a trained ranker keeps them: a
+bundle whose sources and ranker disagree is refused when it loads.
 
 Users are described by a :class:`UserContext` batch (history + vectors), so known users and
 new users folded in from a few ratings go through the same code.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import sparse
 
-from otaku.data.dataset import binarise
 from otaku.models.base import top_k
-from otaku.pipeline.components import Components
-from otaku.pipeline.seed import LIKED_THRESHOLD
+from otaku.pipeline.sources import CandidateSource, UserContext
 
-# How many candidates each source contributes (before de-duplication).
-SOURCE_QUOTAS: dict[str, int] = {
-    "ease": 100,
-    "ease_liked": 50,
-    "ials": 50,
-    "lightfm": 50,
-    "itemknn": 50,
-    "text": 30,
-    "popular": 30,
-}
-SOURCES = tuple(SOURCE_QUOTAS)
-OUTSIDE_MODEL = -1e5
-FEATURE_NAMES = [
-    *(f"{source}_score" for source in SOURCES),
-    *(f"{source}_rank" for source in SOURCES),
-    *(f"{source}_z" for source in SOURCES),
-    "ease_share",
+PER_SOURCE_FEATURES = ("score", "rank", "z")
+NO_OPINION = float(np.finfo(np.float32).min)
+ITEM_AND_USER_FEATURES = (
     "mal_score",
     "log_members",
     "start_year",
@@ -40,78 +25,49 @@ FEATURE_NAMES = [
     "genre_affinity",
     "user_log_count",
     "user_mean_rating",
-]
+)
 
 
-@dataclass(frozen=True)
-class UserContext:
-    """A batch of users as the sources see them."""
-
-    ratings: sparse.csr_matrix  # users x items, 0 = unrated
-    features: np.ndarray  # user features (genre shares + mean rating)
-    lightfm_vectors: np.ndarray
-    ials_vectors: np.ndarray
-
-    @property
-    def seen(self) -> sparse.csr_matrix:
-        """Binary history."""
-        return binarise(self.ratings)
-
-
-def known_user_context(parts: Components, user_idx: np.ndarray) -> UserContext:
-    """The context of users present in the fitted data."""
-    return UserContext(
-        ratings=parts.ratings[user_idx],
-        features=parts.user_features[user_idx],
-        lightfm_vectors=parts.lightfm.user_embeddings[user_idx],
-        ials_vectors=parts.ials.user_vectors(user_idx),
-    )
-
-
-def _liked_text_profile(parts: Components, ratings: sparse.csr_matrix) -> np.ndarray:
-    """Unit mean synopsis embedding of each user's likes (of everything rated, if no like)."""
-    liked = binarise(ratings, LIKED_THRESHOLD)
-    profile = np.asarray(liked @ parts.text_embeddings)
-    no_like = np.flatnonzero(np.diff(liked.indptr) == 0)
-    if len(no_like):
-        profile[no_like] = binarise(ratings[no_like]) @ parts.text_embeddings
-    norms = np.linalg.norm(profile, axis=1, keepdims=True)
-    return np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
+def feature_names(sources: Sequence[str]) -> list[str]:
+    """The ranker's columns for a source list: score, rank and standard score of each source,
+    the first source's score as a share of its best, then item and user numbers."""
+    if not sources:
+        raise ValueError("the ranker needs at least one candidate source")
+    return [
+        *(f"{source}_{kind}" for kind in PER_SOURCE_FEATURES for source in sources),
+        f"{sources[0]}_share",
+        *ITEM_AND_USER_FEATURES,
+    ]
 
 
 def source_scores(
-    parts: Components, users: UserContext, allowed: np.ndarray | None = None
+    sources: Mapping[str, CandidateSource], users: UserContext
 ) -> dict[str, np.ndarray]:
-    """Full score matrices (users x items) of every source; watched items, and items outside
-    ``allowed`` (a boolean mask over items) when given, are -inf."""
-    seen = users.seen
-    scores = {
-        "ease": parts.ease.score_history(seen),
-        "ease_liked": parts.ease_liked.score_ratings(users.ratings),
-        "ials": parts.ials.score_vectors(users.ials_vectors),
-        "lightfm": parts.lightfm.score_vectors(users.lightfm_vectors),
-        "itemknn": parts.itemknn.score_history(seen),
-        "text": _liked_text_profile(parts, users.ratings) @ parts.text_embeddings.T,
-        "popular": np.tile(np.log1p(parts.state.popularity), (seen.shape[0], 1)),
+    """Each source's score matrix (users x items), NaN where a source has no opinion."""
+    return {
+        name: np.asarray(source.score(users), dtype=np.float32) for name, source in sources.items()
     }
-    rows, cols = seen.nonzero()
-    blocked = None if allowed is None else np.flatnonzero(~allowed)
-    for matrix in scores.values():
-        matrix[rows, cols] = -np.inf
-        if blocked is not None:
-            matrix[:, blocked] = -np.inf
-    return scores
 
 
-def candidate_union(scores: dict[str, np.ndarray], quotas: dict[str, int]) -> list[np.ndarray]:
-    """Per user, the union of each source's top items (sources in quota order)."""
-    tops = [top_k(scores[name], quota) for name, quota in quotas.items() if quota > 0]
-    merged = np.hstack(tops)
+def candidate_union(
+    scores: Mapping[str, np.ndarray], quotas: Sequence[Mapping[str, int]], allowed: np.ndarray
+) -> list[np.ndarray]:
+    """Per user, the union of each source's top allowed items (sources in configuration
+    order, then each source's order); ``quotas`` and ``allowed`` have a row per user."""
     candidates = []
-    for row in range(merged.shape[0]):
-        unique, first = np.unique(merged[row], return_index=True)
+    for row, (row_quotas, row_allowed) in enumerate(zip(quotas, allowed, strict=True)):
+        tops = []
+        for name, quota in row_quotas.items():
+            if quota <= 0:
+                continue
+            # Items a source has no opinion on come after the ones it scores, before blocked ones.
+            values = np.nan_to_num(scores[name][row], nan=NO_OPINION)
+            values[~row_allowed] = -np.inf
+            tops.append(top_k(values[None, :], quota)[0])
+        merged = np.concatenate(tops) if tops else np.empty(0, np.int64)
+        unique, first = np.unique(merged, return_index=True)
         ordered = unique[np.argsort(first)]
-        candidates.append(ordered[np.isfinite(scores["popular"][row, ordered])])
+        candidates.append(ordered[row_allowed[ordered]])
     return candidates
 
 
@@ -126,6 +82,7 @@ def _z_scores(raw: np.ndarray) -> np.ndarray:
 
 
 def _rank_within(values: np.ndarray) -> np.ndarray:
+    """0 for the best score; items without a score (NaN) rank last."""
     order = np.argsort(-values, kind="stable")
     ranks = np.empty(len(values), dtype=np.float32)
     ranks[order] = np.arange(len(values), dtype=np.float32)
@@ -133,31 +90,37 @@ def _rank_within(values: np.ndarray) -> np.ndarray:
 
 
 def candidate_features(
-    parts: Components,
+    sources: Mapping[str, CandidateSource],
+    item_numbers: np.ndarray,
+    item_genres: np.ndarray,
     users: UserContext,
-    quotas: dict[str, int] | None = None,
-    allowed: np.ndarray | None = None,
+    allowed: np.ndarray,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Candidates per user and their feature rows (columns: :data:`FEATURE_NAMES`).
+    """Candidates per user and their feature rows (columns: :func:`feature_names`).
 
-    ``allowed`` (a boolean mask over items) restricts every source before candidates are
-    drawn, so filters never leave a user with fewer candidates than the quotas promise.
+    ``allowed`` (users x items, boolean) holds what each user may be shown: watched anime and
+    filtered-out anime are excluded before candidates are drawn, so filters never leave a
+    user with fewer candidates than the quotas promise. A user with no history draws with
+    each source's ``cold_quota``.
     """
-    scores = source_scores(parts, users, allowed)
-    candidates = candidate_union(scores, quotas or SOURCE_QUOTAS)
-    items = parts.item_numbers
-    genre_counts = np.maximum(parts.item_genres.sum(axis=1), 1.0)
-    counts = np.asarray((users.ratings > 0).sum(axis=1)).ravel()
+    names = list(sources)
+    scores = source_scores(sources, users)
+    counts = np.diff(users.ratings.indptr)
+    quotas = [
+        {name: (s.spec.quota if count else s.spec.cold_quota) for name, s in sources.items()}
+        for count in counts
+    ]
+    candidates = candidate_union(scores, quotas, allowed)
+    genre_counts = np.maximum(item_genres.sum(axis=1), 1.0)
     features = []
     for row, chosen in enumerate(candidates):
-        raw = np.column_stack([scores[name][row, chosen] for name in SOURCES])
-        ranks = np.column_stack([_rank_within(raw[:, i]) for i in range(len(SOURCES))])
-        raw[raw <= OUTSIDE_MODEL] = np.nan  # EASE's "not modelled" marker is no score
+        raw = np.column_stack([scores[name][row, chosen] for name in names])
+        ranks = np.column_stack([_rank_within(raw[:, i]) for i in range(len(names))])
         z_scores = _z_scores(raw)
-        ease = np.nan_to_num(raw[:, 0])
-        ease_share = ease / max(float(np.abs(ease).max(initial=0.0)), 1e-6)
-        affinity = (parts.item_genres[chosen] @ users.features[row, :-1]) / genre_counts[chosen]
+        first = np.nan_to_num(raw[:, 0])
+        first_share = first / max(float(np.abs(first).max(initial=0.0)), 1e-6)
+        affinity = (item_genres[chosen] @ users.features[row, :-1]) / genre_counts[chosen]
         user_block = np.tile([np.log1p(counts[row]), users.features[row, -1]], (len(chosen), 1))
-        block = [raw, ranks, z_scores, ease_share, items[chosen], affinity, user_block]
+        block = [raw, ranks, z_scores, first_share, item_numbers[chosen], affinity, user_block]
         features.append(np.column_stack(block).astype(np.float32))
     return candidates, features

@@ -1,13 +1,14 @@
 """Every fitted part of the hybrid recommender, trained once on one dataset and shared by the
-strategies: LightFM, synopsis embeddings, the rating model and the candidate sources."""
+strategies: LightFM, synopsis embeddings, the rating model and the candidate sources (the
+configured plug-ins, in configuration order)."""
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,15 +20,11 @@ from otaku.features.item import genre_matrix, genre_vocabulary
 from otaku.features.text import Encoder, embed_synopses
 from otaku.features.user import build_user_features
 from otaku.models.base import FitState
-from otaku.models.baselines import (
-    EASERecommender,
-    IALSRecommender,
-    ItemKNNRecommender,
-    PopularRecommender,
-)
 from otaku.models.lightfm import LightFMConfig, LightFMRecommender
 from otaku.models.rating import RatingModel, RatingModelConfig
 from otaku.pipeline.catalog import catalog_numbers
+from otaku.pipeline.sources import CandidateSource, FitInputs, SourceSpec, create_source
+from otaku.pipeline.sources.config import DEFAULT_SOURCES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,13 +36,18 @@ class ComponentsConfig:
 
     lightfm: LightFMConfig = field(default_factory=LightFMConfig)
     rating: RatingModelConfig = field(default_factory=RatingModelConfig)
-    ease_regularization: float = 100.0
-    ease_min_item_ratings: int = 10
-    ease_liked_min_item_likes: int = 5
-    liked_rating: int = 7
-    ials_factors: int = 64
-    itemknn_neighbours: int = 100
+    sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES
     seed: int = 42
+
+    def with_source_params(self, name: str, **params: Any) -> "ComponentsConfig":
+        """This configuration with some parameters of one source changed."""
+        if name not in {spec.name for spec in self.sources}:
+            raise ValueError(f"no source named {name!r}")
+        sources = tuple(
+            replace(spec, params={**spec.params, **params}) if spec.name == name else spec
+            for spec in self.sources
+        )
+        return replace(self, sources=sources)
 
 
 @dataclass
@@ -60,11 +62,7 @@ class Components:
     user_features: np.ndarray
     text_embeddings: np.ndarray
     lightfm: LightFMRecommender
-    ease: EASERecommender
-    ease_liked: EASERecommender
-    ials: IALSRecommender
-    itemknn: ItemKNNRecommender
-    popular: PopularRecommender
+    sources: dict[str, CandidateSource]
     rating_model: RatingModel | None
     item_mean_rating: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
@@ -122,6 +120,13 @@ def text_embeddings_for(
     return embed_synopses(list(data.synopses), encoder, cache_dir)
 
 
+def fit_source(spec: SourceSpec, inputs: FitInputs) -> CandidateSource:
+    """A configured source fitted on ``inputs``."""
+    source = create_source(spec)
+    source.fit(inputs)
+    return source
+
+
 def fit_components(
     data: Dataset,
     config: ComponentsConfig,
@@ -142,23 +147,10 @@ def fit_components(
         return result
 
     lightfm = timed("lightfm", lambda: LightFMRecommender(config.lightfm).fit(data))
-    ease = timed(
-        "ease",
-        lambda: EASERecommender(config.ease_regularization, config.ease_min_item_ratings).fit(data),
-    )
-    ease_liked = timed(
-        "ease_liked",
-        lambda: EASERecommender(
-            config.ease_regularization,
-            config.ease_liked_min_item_likes,
-            min_rating=config.liked_rating,
-        ).fit(data),
-    )
-    ials = timed(
-        "ials", lambda: IALSRecommender(factors=config.ials_factors, seed=config.seed).fit(data)
-    )
-    itemknn = timed("itemknn", lambda: ItemKNNRecommender(config.itemknn_neighbours).fit(data))
-    popular = PopularRecommender().fit(data)
+    inputs = FitInputs(data, text_embeddings, lightfm, config.seed)
+    sources: dict[str, CandidateSource] = {}
+    for spec in config.sources:
+        sources[spec.name] = timed(spec.name, partial(fit_source, spec, inputs))
     rating_model = None
     if with_rating_model:
         item_vectors = np.hstack([lightfm.item_embeddings, text_embeddings])
@@ -175,11 +167,7 @@ def fit_components(
         user_features=user_features,
         text_embeddings=text_embeddings,
         lightfm=lightfm,
-        ease=ease,
-        ease_liked=ease_liked,
-        ials=ials,
-        itemknn=itemknn,
-        popular=popular,
+        sources=sources,
         rating_model=rating_model,
         item_mean_rating=smoothed_item_means(data),
         timings=timings,

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from otaku.columns import LIKED_THRESHOLD
 from otaku.pipeline.catalog import ItemTable
-from otaku.pipeline.seed import LIKED_THRESHOLD
 
 # Cosine similarity (LightFM ⊕ synopsis space) above which "like X" is a fair reason.
 LIKE_SIMILARITY = 0.5

@@ -5,13 +5,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.filters import InvalidInputError
 
-Strategy = Literal["default", "seed"]
-STRATEGIES: tuple[Strategy, ...] = ("default", "seed")
 MAX_K = 100
 MAX_OFFSET = 900
 
@@ -30,7 +27,7 @@ class Recommended:
 class Page:
     """A page of recommendations with the time each stage took (seconds)."""
 
-    strategy: Strategy
+    strategy: str
     offset: int
     items: list[Recommended]
     timings: dict[str, float]

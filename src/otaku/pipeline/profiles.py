@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from scipy import sparse
 
 from otaku.columns import RATING_MAX, RATING_MIN
 from otaku.features.user import features_from_history, features_from_preferences
 from otaku.pipeline.catalog import ItemTable
 from otaku.pipeline.components import Components
 from otaku.pipeline.filters import InvalidInputError
+from otaku.pipeline.sources import UserContext
 
 
 class UnknownUserError(LookupError):
@@ -43,23 +45,33 @@ class Profile:
     rated_items: np.ndarray
     ratings: np.ndarray
     features: np.ndarray
-    lightfm_vector: np.ndarray
-    ials_vector: np.ndarray
+    vectors: Mapping[str, np.ndarray]  # per candidate source: learned, or folded in
     preferences: Mapping[str, float]
+    trained_row: int = -1  # the user's row in the training data (-1: folded in)
 
     @property
     def has_history(self) -> bool:
         """Whether the user rated anything."""
         return len(self.rated_items) > 0
 
+    def context(self, n_items: int) -> UserContext:
+        """The profile as a one-user batch for the candidate sources."""
+        users = np.zeros(len(self.rated_items), dtype=np.int64)
+        row = sparse.csr_matrix((self.ratings, (users, self.rated_items)), shape=(1, n_items))
+        vectors = {name: vector[None, :] for name, vector in self.vectors.items()}
+        return UserContext(
+            row, self.features[None, :], vectors, np.array([self.trained_row], dtype=np.int64)
+        )
+
     @cached_property
     def fingerprint(self) -> bytes:
-        """A digest of everything a ranking depends on (history, features, preferences)."""
+        """A digest of everything a ranking depends on (history, features, preferences, and
+        whether the source vectors were learned for a trained user or folded in)."""
         digest = hashlib.blake2b(digest_size=16)
         for array in (self.rated_items, self.ratings, self.features):
             digest.update(np.ascontiguousarray(array).tobytes())
             digest.update(b"|")
-        digest.update(repr(sorted(self.preferences.items())).encode())
+        digest.update(repr((sorted(self.preferences.items()), self.trained_row)).encode())
         return digest.digest()
 
 
@@ -82,10 +94,28 @@ class Profiles:
             rated_items=row.indices.astype(np.int64),
             ratings=row.data.astype(np.float32),
             features=self.parts.user_features[user],
-            lightfm_vector=self.parts.lightfm.user_embeddings[user],
-            ials_vector=self.parts.ials.user_vectors(np.array([user]))[0],
+            vectors=self._known_vectors(user),
             preferences={},
+            trained_row=user,
         )
+
+    def _known_vectors(self, user: int) -> dict[str, np.ndarray]:
+        vectors = {}
+        for name, source in self.parts.sources.items():
+            learned = source.known_vectors(np.array([user]))
+            if learned is not None:
+                vectors[name] = learned[0]
+        return vectors
+
+    def _folded_vectors(
+        self, items: np.ndarray, ratings: np.ndarray, features: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        vectors = {}
+        for name, source in self.parts.sources.items():
+            folded = source.fold_in(items, ratings, features)
+            if folded is not None:
+                vectors[name] = folded
+        return vectors
 
     def profile_from_ratings(self, user_id: int, ratings: Mapping[int, int]) -> Profile:
         """A user's profile from their current ratings (anime id → rating): the trained one
@@ -152,8 +182,7 @@ class Profiles:
             rated_items=items,
             ratings=ratings,
             features=features.astype(np.float32),
-            lightfm_vector=self.parts.lightfm.vectors_from_features(features[None, :])[0],
-            ials_vector=self.parts.ials.fold_in(items, ratings),
+            vectors=self._folded_vectors(items, ratings, features.astype(np.float32)),
             preferences=preferences,
         )
 

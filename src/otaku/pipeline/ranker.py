@@ -1,5 +1,5 @@
-"""The default strategy: candidates from several sources re-ranked by a LightGBM ranking model
-(listwise XE-NDCG objective) trained to rank held-out likes.
+"""Training the default strategy's ranker: a LightGBM ranking model (listwise XE-NDCG
+objective) over the candidate sources' features, trained to rank held-out likes.
 
 Training is two-stage so the ranker never sees scores computed with its own labels: the
 candidate sources are refitted on the training data minus 20% of each sampled user's ratings,
@@ -14,23 +14,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from otaku.columns import Columns
+from otaku.columns import LIKED_THRESHOLD, Columns
 from otaku.data.dataset import Dataset
-from otaku.features.text import Encoder
-from otaku.models.base import NotFittedError, Recommender, top_k
-from otaku.models.rating import predict_best
-from otaku.pipeline.candidates import (
-    FEATURE_NAMES,
-    candidate_features,
-    known_user_context,
-)
-from otaku.pipeline.components import (
-    Components,
-    ComponentsConfig,
-    fit_components,
-    text_embeddings_for,
-)
-from otaku.pipeline.seed import LIKED_THRESHOLD
+from otaku.pipeline.candidates import candidate_features, feature_names
+from otaku.pipeline.components import Components, ComponentsConfig, fit_components
+from otaku.pipeline.sources import known_context
 from otaku.progress import StepBar, track
 
 log = logging.getLogger(__name__)
@@ -105,7 +93,11 @@ def _training_rows(
     features, labels, groups = [], [], []
     batches = [users[i : i + config.batch_users] for i in range(0, len(users), config.batch_users)]
     for batch in track(batches, "Ranker training candidates"):
-        candidates, rows = candidate_features(parts, known_user_context(parts, batch))
+        context = known_context(parts.sources, parts.ratings, parts.user_features, batch)
+        allowed = np.asarray(context.seen.todense()) == 0  # never a user's own history
+        candidates, rows = candidate_features(
+            parts.sources, parts.item_numbers, parts.item_genres, context, allowed
+        )
         for user, chosen, matrix in zip(batch, candidates, rows, strict=True):
             truth = labels_by_user.get(int(user), {})
             grades = np.array([truth.get(int(item), 0) for item in chosen])
@@ -134,8 +126,9 @@ def train_ranker(
     boundaries = np.concatenate([[0], np.cumsum(groups)])
     n_valid = max(1, int(len(groups) * config.validation_share))
     split = boundaries[len(groups) - n_valid]
+    names = feature_names(list(stage_one.sources))
     train = lgb.Dataset(
-        features[:split], labels[:split], group=groups[:-n_valid], feature_name=FEATURE_NAMES
+        features[:split], labels[:split], group=groups[:-n_valid], feature_name=names
     )
     valid = lgb.Dataset(features[split:], labels[split:], group=groups[-n_valid:], reference=train)
     with StepBar("Ranker (boosting rounds)", config.num_boost_round) as bar:
@@ -149,84 +142,3 @@ def train_ranker(
                 lambda _env: bar.advance(),
             ],
         )
-
-
-class HybridRankerRecommender(Recommender):
-    """The default strategy: multi-source candidates re-ranked by a learned ranker."""
-
-    name = "default"
-
-    def __init__(
-        self,
-        components_config: ComponentsConfig | None = None,
-        config: RankerConfig | None = None,
-        components: Components | None = None,
-        ranker: lgb.Booster | None = None,
-        encoder: Encoder | None = None,
-    ) -> None:
-        self.encoder = encoder
-        self.components_config = components_config or ComponentsConfig()
-        self.config = config or RankerConfig()
-        self.components = components
-        self.ranker = ranker
-        if components is not None and ranker is not None:
-            self._state = components.state
-
-    def _fit(self, data: Dataset) -> None:
-        text = text_embeddings_for(data, self.encoder, None)
-        self.ranker = train_ranker(data, self.components_config, text, self.config)
-        self.components = fit_components(data, self.components_config, text)
-
-    @property
-    def parts(self) -> Components:
-        """The fitted components."""
-        if self.components is None or self.ranker is None:
-            raise NotFittedError("HybridRankerRecommender is not fitted: call fit() first")
-        return self.components
-
-    @property
-    def n_trees(self) -> int:
-        """Trees in the ranker."""
-        return 0 if self.ranker is None else int(self.ranker.num_trees())
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        scores = np.full((len(user_idx), self.state.n_items), -np.inf, dtype=np.float32)
-        candidates, features = candidate_features(
-            self.parts, known_user_context(self.parts, user_idx)
-        )
-        for row, (chosen, matrix) in enumerate(zip(candidates, features, strict=True)):
-            scores[row, chosen] = self.rank(matrix)
-        return scores
-
-    def _recommend_known(
-        self, user_idx: np.ndarray, k: int, filter_watched: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # Candidates never include watched anime, whatever ``filter_watched`` says: the
-        # default strategy does not recommend what a user has already rated.
-        scores = self._score(user_idx)
-        top = top_k(scores, k)
-        chosen = np.take_along_axis(scores, top, axis=1)
-        fallback = ~np.isfinite(chosen)
-        if fallback.any():  # fewer candidates than k: fill with popular unwatched anime
-            for row in np.flatnonzero(fallback.any(axis=1)):
-                top[row], chosen[row] = self._fill(top[row], chosen[row], int(user_idx[row]))
-        return top, chosen
-
-    def _fill(
-        self, items: np.ndarray, scores: np.ndarray, user: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        valid = np.isfinite(scores)
-        taken = set(items[valid].tolist()) | set(self.state.seen[user].indices.tolist())
-        order = np.argsort(-self.state.popularity, kind="stable")
-        extra = [item for item in order if item not in taken][: int((~valid).sum())]
-        items = np.concatenate([items[valid], extra]).astype(np.int64)
-        floor = float(scores[valid].min()) - 1.0 if valid.any() else 0.0
-        return items, np.concatenate([scores[valid], floor - np.arange(len(extra))]).astype(
-            np.float32
-        )
-
-    def rank(self, features: np.ndarray) -> np.ndarray:
-        """Ranker scores of candidate feature rows."""
-        if self.ranker is None:
-            raise NotFittedError("HybridRankerRecommender is not fitted: call fit() first")
-        return predict_best(self.ranker, features)

@@ -7,10 +7,9 @@ import lightgbm as lgb
 import numpy as np
 
 from otaku.data.dataset import Dataset
-from otaku.models.base import Recommender
+from otaku.pipeline.candidates import feature_names
 from otaku.pipeline.components import Components, ComponentsConfig, fit_components
-from otaku.pipeline.ranker import HybridRankerRecommender, RankerConfig, train_ranker
-from otaku.pipeline.seed import SeedRecommender
+from otaku.pipeline.ranker import RankerConfig, train_ranker
 
 
 @dataclass(frozen=True)
@@ -29,23 +28,33 @@ class TrainedModels:
     ranker: lgb.Booster
     timings: dict[str, float]
 
-    def strategies(self) -> dict[str, Recommender]:
-        """The served strategies: our default and the reference ("seed")."""
-        return {
-            "default": HybridRankerRecommender(components=self.components, ranker=self.ranker),
-            "seed": SeedRecommender(components=self.components),
-        }
+    @property
+    def feature_names(self) -> list[str]:
+        """The ranker's feature names, as it was trained."""
+        return list(self.ranker.feature_name())
 
-    def baselines(self) -> dict[str, Recommender]:
-        """The baselines, fitted as components."""
-        parts = self.components
-        return {
-            "popular": parts.popular,
-            "itemknn": parts.itemknn,
-            "ease": parts.ease,
-            "ials": parts.ials,
-            "lightfm": parts.lightfm,
-        }
+
+class BundleMismatchError(ValueError):
+    """The parts of a bundle do not fit together (the message says what to do)."""
+
+
+def check_ranker_features(models: TrainedModels) -> None:
+    """Raise :class:`BundleMismatchError` unless the ranker was trained on exactly the features
+    the bundle's candidate sources produce (checked when a bundle loads, not at a request)."""
+    sources = getattr(models.components, "sources", None)
+    if not isinstance(sources, dict) or not sources:
+        raise BundleMismatchError(
+            "the bundle has no candidate sources (written by an older otaku): retrain it"
+        )
+    expected = feature_names(list(sources))
+    if models.feature_names != expected:
+        missing = sorted(set(expected) - set(models.feature_names))
+        extra = sorted(set(models.feature_names) - set(expected))
+        raise BundleMismatchError(
+            f"the ranker was trained on other features than the bundle's sources "
+            f"{list(sources)} produce (missing from the ranker: {missing}; unknown to the "
+            f"sources: {extra}; or in another order): retrain the bundle"
+        )
 
 
 def fit_all(data: Dataset, config: TrainConfig, text_embeddings: np.ndarray) -> TrainedModels:

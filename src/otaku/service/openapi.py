@@ -1,6 +1,6 @@
-"""The OpenAPI document with the served model's vocabularies: genres and anime types are
-enums (clients and fuzzers see what is valid), regenerated when another model is served; and
-integer bounds written as integers."""
+"""The OpenAPI document with the served model's vocabularies: genres, anime types and
+strategies are enums (clients and fuzzers see what is valid), regenerated when another model
+is served; and integer bounds written as integers."""
 
 import copy
 import threading
@@ -16,8 +16,12 @@ TYPE_LISTS = ("types",)
 GENRE_MAPS = ("preferences", "user_preferences")
 
 
-def _constrain(node: Any, name: str, genres: list[str], types: list[str]) -> None:
+def _constrain(
+    node: Any, name: str, genres: list[str], types: list[str], strategies: list[str]
+) -> None:
     """Give the schema ``node`` of a field or parameter called ``name`` its enum."""
+    if name == "strategy" and node.get("type") == "string":
+        node["enum"] = list(strategies)
     if name in GENRE_LISTS + TYPE_LISTS and isinstance(node.get("items"), dict):
         node["items"]["enum"] = list(genres if name in GENRE_LISTS else types)
     if name in GENRE_MAPS and node.get("type") == "object":
@@ -42,15 +46,18 @@ def integer_bounds(node: Any) -> None:
             integer_bounds(child)
 
 
-def add_vocabularies(document: dict[str, Any], genres: list[str], types: list[str]) -> None:
+def add_vocabularies(
+    document: dict[str, Any], genres: list[str], types: list[str], strategies: list[str]
+) -> None:
     """Put the enums into every schema property and query parameter that takes them."""
+    vocabularies = (genres, types, strategies)
     for schema in document.get("components", {}).get("schemas", {}).values():
         for name, field in schema.get("properties", {}).items():
-            _constrain(field, name, genres, types)
+            _constrain(field, name, *vocabularies)
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                _constrain(parameter.get("schema", {}), parameter["name"], genres, types)
+                _constrain(parameter.get("schema", {}), parameter["name"], *vocabularies)
 
 
 def model_openapi(app: FastAPI, holder: ModelHolder) -> Callable[[], dict[str, Any]]:
@@ -68,7 +75,9 @@ def model_openapi(app: FastAPI, holder: ModelHolder) -> Callable[[], dict[str, A
                 integer_bounds(document)
                 if served is not None:
                     engine = served.engine
-                    add_vocabularies(document, engine.genres, engine.type_names)
+                    add_vocabularies(
+                        document, engine.genres, engine.type_names, list(engine.strategies)
+                    )
                 cached.clear()
                 cached[version] = document
             return cached[version]

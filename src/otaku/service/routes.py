@@ -33,6 +33,7 @@ from otaku.service.schemas import (
     SearchResult,
     SearchResults,
     SimilarPage,
+    StrategyInfo,
     StrategyName,
     UserCreated,
     UserProfile,
@@ -321,6 +322,10 @@ def model_info(served: ServedDep) -> ModelInfo:
     }
     return ModelInfo(
         version=served.engine.version,
+        strategies=[
+            StrategyInfo(name=name, description=description)
+            for name, description in served.engine.strategy_descriptions().items()
+        ],
         registry_version=served.registry_version,
         source=served.source,
         trained_at=metadata.get("created_at"),

@@ -1,15 +1,34 @@
 """Request and response schemas of the REST API (inputs and outputs kept separate)."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from otaku.columns import ID_MAX, ID_MIN, RATING_MAX, RATING_MIN
 from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.filters import ItemFilter
 from otaku.pipeline.pages import MAX_K, MAX_OFFSET, Page, Recommended
+from otaku.pipeline.strategies import STRATEGY_TYPES
 
-StrategyName = Literal["default", "seed"]
+
+def _known_strategy(name: str) -> str:
+    if name not in STRATEGY_TYPES:
+        raise ValueError(f"must be one of {list(STRATEGY_TYPES)}")
+    return name
+
+
+# A name in the strategy registry (the OpenAPI document lists them as an enum).
+StrategyName = Annotated[
+    str, Field(max_length=64, description="A strategy name"), AfterValidator(_known_strategy)
+]
 # Writes take exactly the type they document: `true`, "7" and 7.0 are not the rating 7.
 Rating = Annotated[StrictInt, Field(ge=RATING_MIN, le=RATING_MAX, description="1..10")]
 GenreWeight = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
@@ -267,10 +286,18 @@ class GenreList(BaseModel):
     genres: list[str]
 
 
+class StrategyInfo(BaseModel):
+    """A strategy the service can rank with."""
+
+    name: str
+    description: str
+
+
 class ModelInfo(BaseModel):
     """The model being served."""
 
     version: str
+    strategies: list[StrategyInfo] = Field(description="Strategies to choose from, default first.")
     registry_version: str | None
     source: str
     trained_at: str | None

@@ -20,7 +20,6 @@ from otaku.config import Settings, get_settings
 from otaku.ui.client import ApiClient, ApiError, ApiUnavailableError
 from otaku.ui.forms import NewUserForm, genre_bars, parse_new_user_form
 
-STRATEGIES = ("default", "seed")
 PAGE_SIZES = (10, 20, 50)
 
 
@@ -49,6 +48,11 @@ def _api(request: Request) -> ApiClient:
 
 
 Api = Annotated[ApiClient, Depends(_api)]
+
+
+def _strategies(api: ApiClient) -> list[str]:
+    """The served strategies' names, from the API's strategy registry (default first)."""
+    return [strategy["name"] for strategy in api.model().get("strategies", [])] or ["default"]
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -98,7 +102,8 @@ def user_page(
     saved: Annotated[int | None, Query()] = None,
 ) -> HTMLResponse:
     """A known user: ratings, genre profile chart, recommendations to rate."""
-    strategy = strategy if strategy in STRATEGIES else "default"
+    strategies = _strategies(api)
+    strategy = strategy if strategy in strategies else strategies[0]
     try:
         profile = api.user(user_id)
         recommendations = api.user_recommendations(user_id, k=k, strategy=strategy)
@@ -114,7 +119,7 @@ def user_page(
         recommendations=recommendations,
         bars=genre_bars(profile["genre_profile"]),
         strategy=strategy,
-        strategies=STRATEGIES,
+        strategies=strategies,
         k=k,
         page_sizes=PAGE_SIZES,
         saved=names.get(saved) if saved is not None else None,
@@ -143,9 +148,9 @@ def rate(
 @router.get("/new", response_class=HTMLResponse)
 def new_user(request: Request, api: Api) -> HTMLResponse:
     """Genre weights and/or a few rated titles → recommendations."""
-    genres = api.genres()
-    form = parse_new_user_form(request.query_params, genres)
-    context: dict[str, Any] = {"form": form, "genres": genres, "strategies": STRATEGIES}
+    genres, strategies = api.genres(), _strategies(api)
+    form = parse_new_user_form(request.query_params, genres, strategies)
+    context: dict[str, Any] = {"form": form, "genres": genres, "strategies": strategies}
     if form.submitted and not form.errors:
         body, resolved, errors = _resolve_ratings(api, form)
         context["resolved"] = resolved
@@ -168,8 +173,8 @@ async def save_new_user(request: Request, api: Api) -> HTMLResponse | RedirectRe
 def _save_new_user(
     request: Request, api: ApiClient, submitted: Mapping[str, Any]
 ) -> HTMLResponse | RedirectResponse:
-    genres = api.genres()
-    form = parse_new_user_form(submitted, genres)
+    genres, strategies = api.genres(), _strategies(api)
+    form = parse_new_user_form(submitted, genres, strategies)
     body, resolved, errors = _resolve_ratings(api, form)
     if form.errors or errors or not body.get("ratings"):
         form.errors.extend(errors or ["Rate at least one anime to save a profile."])
@@ -179,7 +184,7 @@ def _save_new_user(
             status=422,
             form=form,
             genres=genres,
-            strategies=STRATEGIES,
+            strategies=strategies,
             resolved=resolved,
         )
     try:
@@ -194,7 +199,7 @@ def _save_new_user(
             status=error.status,
             form=form,
             genres=genres,
-            strategies=STRATEGIES,
+            strategies=strategies,
             resolved=resolved,
         )
     return RedirectResponse(f"/users/{user_id}", status_code=303)

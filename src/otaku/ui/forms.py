@@ -25,8 +25,11 @@ class NewUserForm:
         return "" if value is None else f"{value:g}"
 
 
-def parse_new_user_form(values: Mapping[str, object], genres: list[str]) -> NewUserForm:
-    """Read ``w:<genre>`` weights (0..1), ``title<i>``/``rating<i>`` rows and ``k``/``strategy``."""
+def parse_new_user_form(
+    values: Mapping[str, object], genres: list[str], strategies: list[str]
+) -> NewUserForm:
+    """Read ``w:<genre>`` weights (0..1), ``title<i>``/``rating<i>`` rows, ``k`` and
+    ``strategy`` (one of ``strategies``, else the first)."""
     form = NewUserForm(submitted=str(values.get("go", "")) == "1")
     known = set(genres)
     for key, raw in values.items():
@@ -55,7 +58,7 @@ def parse_new_user_form(values: Mapping[str, object], genres: list[str]) -> NewU
     k = str(values.get("k", "10"))
     form.k = int(k) if k.isdigit() and 1 <= int(k) <= 100 else 10
     strategy = str(values.get("strategy", "default"))
-    form.strategy = strategy if strategy in ("default", "seed") else "default"
+    form.strategy = strategy if strategy in strategies else strategies[0]
     return form
 
 

@@ -1,54 +1,149 @@
-"""The seed strategy follows the reference algorithm; the default strategy's candidates and
-features are consistent."""
+"""Every strategy ranks through the one shared path (Rankings): the seed is the reference
+algorithm; every strategy and every single-source baseline never shows watched or filtered
+anime, fills its page, and ranks best first; candidates and the ranker's features agree."""
+
+import itertools
 
 import numpy as np
+import pytest
 
-from otaku.data.dataset import Dataset
-from otaku.pipeline.candidates import (
-    FEATURE_NAMES,
-    SOURCE_QUOTAS,
-    candidate_features,
-    known_user_context,
-)
+from otaku.columns import LIKED_THRESHOLD
+from otaku.pipeline.candidates import candidate_features, feature_names
+from otaku.pipeline.engine import Engine
+from otaku.pipeline.filters import InvalidInputError, ItemFilter
+from otaku.pipeline.pages import Stopwatch
+from otaku.pipeline.profiles import NewUser
 from otaku.pipeline.ranker import relevance
+from otaku.pipeline.sources import known_context
+from otaku.pipeline.strategies import STRATEGY_TYPES, SourceStrategy
 from otaku.pipeline.training import TrainedModels
 
 
-def test_seed_is_the_reference_algorithm(trained: TrainedModels, small_dataset: Dataset) -> None:
-    seed = trained.strategies()["seed"]
-    parts = trained.components
-    vectors = parts.item_vectors / np.linalg.norm(parts.item_vectors, axis=1, keepdims=True)
+@pytest.fixture(scope="module")
+def with_baselines(trained: TrainedModels) -> Engine:
+    """An engine that also ranks with each candidate source alone (as `otaku evaluate`)."""
+    engine = Engine(trained, {"version": "baselines"})
+    for source in trained.components.sources.values():
+        engine.rankings.add(SourceStrategy(source, engine.served.popular_order))
+    return engine
+
+
+def _every_strategy(trained: TrainedModels) -> list[str]:
+    return [*STRATEGY_TYPES, *trained.components.sources]
+
+
+def test_the_registry_serves_default_first(engine: Engine) -> None:
+    assert engine.strategies[0] == "default" and "seed" in engine.strategies
+    assert all(engine.strategy_descriptions().values())
+    with pytest.raises(InvalidInputError) as error:
+        engine.recommend_for_user(int(engine.known_user_ids[0]), strategy="nope")
+    assert error.value.field == "strategy"
+
+
+def test_seed_is_the_reference_algorithm(engine: Engine) -> None:
+    vectors = engine.item_vectors / np.linalg.norm(engine.item_vectors, axis=1, keepdims=True)
     checked = 0
-    for user_idx in range(10):
-        items, ratings = small_dataset.history(user_idx)
-        user_id = small_dataset.users.external_ids[user_idx]
-        recommended, scores = seed.recommend([user_id], k=10)
-        predicted = seed.predict_ratings(parts.user_features[user_idx])  # type: ignore[attr-defined]
-        unwatched = np.setdiff1d(np.arange(small_dataset.n_items), items)
+    for user_id in engine.known_user_ids[:10]:
+        profile = engine.known_profile(int(user_id))
+        page = engine.recommend_for_user(int(user_id), k=10, strategy="seed")
+        predicted = engine.predicted_ratings(profile.features)
+        unwatched = np.setdiff1d(np.arange(engine.table.n_items), profile.rated_items)
         pool = unwatched[np.argsort(-predicted[unwatched], kind="stable")[:1000]]
-        if ratings.max() >= 7:
-            target = vectors[items[ratings == ratings.max()]].mean(axis=0)
+        if profile.ratings.max() >= LIKED_THRESHOLD:
+            favourites = profile.rated_items[profile.ratings == profile.ratings.max()]
+            target = vectors[favourites].mean(axis=0)
             similar = pool[np.argsort(-(vectors[pool] @ target), kind="stable")[:10]]
             expected = similar[np.argsort(-predicted[similar], kind="stable")]
             checked += 1
         else:
             expected = pool[:10]
-        assert small_dataset.items.to_internal(recommended[0]).tolist() == expected.tolist()
-        np.testing.assert_allclose(scores[0], predicted[expected], rtol=1e-5)
+        assert [item.anime.anime_id for item in page.items] == engine.table.anime_ids[
+            expected
+        ].tolist()
+        np.testing.assert_allclose([i.score for i in page.items], predicted[expected], rtol=1e-5)
     assert checked > 0
 
 
-def test_candidates_exclude_watched_and_match_feature_names(
-    trained: TrainedModels, small_dataset: Dataset
+@pytest.mark.parametrize("index", range(9))
+def test_every_strategy_and_baseline_obeys_the_shared_rules(
+    with_baselines: Engine, trained: TrainedModels, index: int
 ) -> None:
+    names = _every_strategy(trained)
+    if index >= len(names):
+        pytest.skip("fewer strategies than slots")
+    name = names[index]
+    movies = ItemFilter(types=("Movie",))
+    for user_id in with_baselines.known_user_ids[:6]:
+        rated = {item.anime_id for item, _ in with_baselines.history(int(user_id))}
+        page = with_baselines.recommend_for_user(int(user_id), k=15, strategy=name)
+        ids = [item.anime.anime_id for item in page.items]
+        scores = [item.score for item in page.items]
+        assert len(ids) == len(set(ids)) == 15, name
+        assert not rated & set(ids), name
+        assert all(a >= b - 1e-6 for a, b in itertools.pairwise(scores)), name
+        filtered = with_baselines.recommend_for_user(int(user_id), 10, 0, movies, name)
+        assert filtered.items and all(item.anime.type == "Movie" for item in filtered.items)
+        assert not rated & {item.anime.anime_id for item in filtered.items}
+
+
+def test_the_reference_protocol_can_see_watched_anime(with_baselines: Engine) -> None:
+    popular_first = int(with_baselines.table.anime_ids[with_baselines.served.popular_order[0]])
+    user_id = next(
+        int(u)
+        for u in with_baselines.known_user_ids
+        if popular_first in {a.anime_id for a, _ in with_baselines.history(int(u))}
+    )
+    unfiltered = with_baselines.unfiltered_ranking(user_id, "popular", 5)
+    served = [
+        i.anime.anime_id
+        for i in with_baselines.recommend_for_user(user_id, 5, strategy="popular").items
+    ]
+    assert unfiltered[0] == popular_first and popular_first not in served
+
+
+def test_candidates_respect_allowed_and_match_feature_names(trained: TrainedModels) -> None:
     parts = trained.components
     users = np.arange(6)
-    candidates, features = candidate_features(parts, known_user_context(parts, users))
-    for user, chosen, matrix in zip(users, candidates, features, strict=True):
-        watched = set(small_dataset.history(int(user))[0].tolist())
-        assert not watched & set(chosen.tolist())
-        assert len(set(chosen.tolist())) == len(chosen) <= sum(SOURCE_QUOTAS.values())
-        assert matrix.shape == (len(chosen), len(FEATURE_NAMES))
+    context = known_context(parts.sources, parts.ratings, parts.user_features, users)
+    allowed = np.asarray(context.seen.todense()) == 0
+    allowed[:, :50] = False  # as if a filter removed the first 50 anime
+    candidates, features = candidate_features(
+        parts.sources, parts.item_numbers, parts.item_genres, context, allowed
+    )
+    quota = sum(spec.quota for spec in (s.spec for s in parts.sources.values()))
+    names = feature_names(list(parts.sources))
+    assert names == trained.feature_names
+    for row, (chosen, matrix) in enumerate(zip(candidates, features, strict=True)):
+        assert allowed[row, chosen].all()
+        assert len(set(chosen.tolist())) == len(chosen) <= quota
+        assert matrix.shape == (len(chosen), len(names))
+
+
+def test_a_cold_user_draws_with_the_cold_quotas(engine: Engine, trained: TrainedModels) -> None:
+    cold = engine.new_profile(NewUser())
+    context = cold.context(engine.table.n_items)
+    allowed = np.ones((1, engine.table.n_items), dtype=bool)
+    parts = trained.components
+    candidates, _ = candidate_features(
+        parts.sources, parts.item_numbers, parts.item_genres, context, allowed
+    )
+    cold_quota = sum(s.spec.cold_quota for s in parts.sources.values())
+    assert 0 < len(candidates[0]) <= cold_quota
+    counts = parts.state.popularity
+    threshold = np.sort(counts)[::-1][149]  # the 150 most rated (ties may go either way)
+    assert (counts[candidates[0]] >= threshold).sum() >= 150
+
+
+def test_ranking_is_the_same_in_batches_and_alone(engine: Engine, trained: TrainedModels) -> None:
+    parts = trained.components
+    users = np.arange(5)
+    context = known_context(parts.sources, parts.ratings, parts.user_features, users)
+    allowed = np.asarray(context.seen.todense()) == 0
+    batch = engine.rankings.strategy("default").rank(context, allowed, 10, Stopwatch())
+    for user, (items, _) in zip(users, batch, strict=True):
+        user_id = int(parts.state.users.external_ids[user])
+        alone = [i.anime.anime_id for i in engine.recommend_for_user(user_id, 10).items]
+        assert engine.table.anime_ids[items].tolist() == alone
 
 
 def test_relevance_is_binary_like() -> None:

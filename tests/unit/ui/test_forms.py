@@ -4,6 +4,7 @@ from otaku.ui.client import ApiError
 from otaku.ui.forms import genre_bars, parse_new_user_form
 
 GENRES = ["Action", "Slice of Life", "Sci-Fi"]
+STRATEGIES = ["default", "seed"]
 
 
 def test_weights_and_rated_titles_are_read() -> None:
@@ -21,6 +22,7 @@ def test_weights_and_rated_titles_are_read() -> None:
             "strategy": "seed",
         },
         GENRES,
+        STRATEGIES,
     )
     assert form.submitted and not form.errors
     assert form.preferences == {"Action": 1.0, "Slice of Life": 0.4}
@@ -31,7 +33,9 @@ def test_weights_and_rated_titles_are_read() -> None:
 
 def test_each_bad_field_is_named() -> None:
     form = parse_new_user_form(
-        {"w:Action": "2", "w:Cooking": "1", "w:Sci-Fi": "lots", "title3": "Naruto"}, GENRES
+        {"w:Action": "2", "w:Cooking": "1", "w:Sci-Fi": "lots", "title3": "Naruto"},
+        GENRES,
+        STRATEGIES,
     )
     assert form.errors == [
         "Weight of Action: expected a number from 0 to 1, got '2'.",
@@ -43,7 +47,7 @@ def test_each_bad_field_is_named() -> None:
 
 
 def test_unknown_page_size_and_strategy_fall_back_to_defaults() -> None:
-    form = parse_new_user_form({"k": "1000", "strategy": "magic"}, GENRES)
+    form = parse_new_user_form({"k": "1000", "strategy": "magic"}, GENRES, STRATEGIES)
     assert (form.k, form.strategy) == (10, "default")
 
 

@@ -1,0 +1,106 @@
+"""The work every strategy shares, done once: what a user may be shown (watched anime, filters,
+a new user's chosen genres), the ranking cache, and one deep ranking that serves every page.
+The service and ``otaku evaluate`` both rank through here."""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from otaku.pipeline.cache import LruCache
+from otaku.pipeline.catalog import ItemTable
+from otaku.pipeline.filters import InvalidInputError, ItemFilter
+from otaku.pipeline.pages import Stopwatch
+from otaku.pipeline.profiles import Profile
+from otaku.pipeline.strategies import Ranking, RankingStrategy
+
+# Ranked lists keyed by (strategy, filters, the user's history and features): pages and
+# repeated requests are slices of one ranking; a new rating changes the key.
+RANKING_CACHE_SIZE = 50_000
+RANKING_DEPTH = 100
+
+
+class Rankings:
+    """Ranks profiles with named strategies (thread-safe; the cache is the only state)."""
+
+    def __init__(
+        self, table: ItemTable, genres: list[str], strategies: Mapping[str, RankingStrategy]
+    ) -> None:
+        self.table = table
+        self._genre_position = {genre: i for i, genre in enumerate(genres)}
+        self._strategies = dict(strategies)
+        self._cache: LruCache[tuple[object, ...], Ranking] = LruCache(RANKING_CACHE_SIZE)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The strategies this ranker knows."""
+        return tuple(self._strategies)
+
+    def add(self, strategy: RankingStrategy) -> None:
+        """Rank with one more strategy under its label (the evaluation's baselines)."""
+        self._strategies[strategy.label] = strategy
+
+    def strategy(self, name: str) -> RankingStrategy:
+        """A strategy by name (an unknown name is the caller's error, naming the field)."""
+        try:
+            return self._strategies[name]
+        except KeyError:
+            raise InvalidInputError(
+                "strategy", f"must be one of {list(self._strategies)}"
+            ) from None
+
+    def allowed(
+        self, profile: Profile, item_filter: ItemFilter, exclude_watched: bool = True
+    ) -> np.ndarray:
+        """What the user may be shown: the filters, minus what they rated; a new user who
+        chose genres and rated nothing sees only those genres (as the reference does)."""
+        allowed = item_filter.mask(self.table)
+        if exclude_watched:
+            allowed[profile.rated_items] = False
+        wanted = [self._genre_position[g] for g, w in profile.preferences.items() if w > 0]
+        if wanted and not profile.has_history:
+            allowed &= self.table.genres[:, wanted].any(axis=1)
+        return allowed
+
+    def ranking(
+        self,
+        profile: Profile,
+        strategy: str,
+        n: int,
+        item_filter: ItemFilter,
+        watch: Stopwatch,
+        exclude_watched: bool = True,
+    ) -> Ranking:
+        """The top ``n`` items and scores, from the cache when this exact user (history,
+        features, preferences) asked before with the same strategy and filters."""
+        chosen = self.strategy(strategy)
+        # A prefix-consistent strategy computes one deep ranking that serves every page.
+        depth = n if chosen.depth_sensitive else max(n, RANKING_DEPTH)
+        key = (strategy, depth, item_filter, exclude_watched, profile.fingerprint)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached if depth == n else (cached[0][:n], cached[1][:n])
+        with watch.stage("filter"):
+            allowed = self.allowed(profile, item_filter, exclude_watched)
+        if not allowed.any():  # the filters leave nothing: an empty page, not an error
+            ranking: Ranking = (np.empty(0, np.int64), np.empty(0, np.float32))
+        else:
+            context = profile.context(self.table.n_items)
+            ranking = chosen.rank(context, allowed[None, :], depth, watch)[0]
+        for array in ranking:
+            array.setflags(write=False)
+        self._cache.put(key, ranking)
+        return ranking if depth == n else (ranking[0][:n], ranking[1][:n])
+
+    def clear(self) -> None:
+        """Forget every cached ranking."""
+        self._cache = LruCache(RANKING_CACHE_SIZE)
+
+    @property
+    def hits(self) -> int:
+        """Ranking cache hits."""
+        return self._cache.hits
+
+    @property
+    def misses(self) -> int:
+        """Ranking cache misses."""
+        return self._cache.misses

@@ -1,0 +1,74 @@
+"""The rating model as the request path uses it: full-catalog predictions per user feature
+vector (cached), and predictions for just a page of items when those are not cached."""
+
+import numpy as np
+
+from otaku.models.rating import RatingModel, predict_best, rows
+from otaku.pipeline.cache import LruCache
+
+# The rating model sees a user only through their features, so a user who rates something
+# gets a new key (never stale).
+PREDICTION_CACHE_SIZE = 512
+PAGE_CACHE_SIZE = 50_000
+
+
+class RatingPredictions:
+    """Predicted ratings for one served bundle (thread-safe; fixed thread count per call)."""
+
+    def __init__(
+        self, model: RatingModel, item_vectors: np.ndarray, feature_width: int, threads: int
+    ) -> None:
+        if model.booster is None:
+            raise ValueError("the bundle has no fitted rating model: it cannot be served")
+        self.model = model
+        self.item_vectors = item_vectors
+        self.threads = threads
+        self._full: LruCache[bytes, np.ndarray] = LruCache(PREDICTION_CACHE_SIZE)
+        self._pages: LruCache[tuple[bytes, bytes], np.ndarray] = LruCache(PAGE_CACHE_SIZE)
+        # A user with no history (all-zero features): similar items and cold pages read it.
+        self.cold = self.full(np.zeros(feature_width, np.float32))
+
+    def full(self, features: np.ndarray) -> np.ndarray:
+        """The prediction for every anime (read-only array, cached per feature vector)."""
+        key = np.ascontiguousarray(features, dtype=np.float32).tobytes()
+        cached = self._full.get(key)
+        if cached is not None:
+            return cached
+        predicted = self.model.predict(rows(features, self.item_vectors), self.threads)
+        predicted.setflags(write=False)
+        self._full.put(key, predicted)
+        return predicted
+
+    def of_items(self, features: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings of a page of items: from the full-catalog predictions when they
+        are cached, else the rating model on just those rows (about 0.5 ms a row)."""
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        if not features.any():
+            return self.cold[items]
+        cached = self._full.get(features.tobytes())
+        if cached is not None:
+            return cached[items]
+        key = (features.tobytes(), np.ascontiguousarray(items).tobytes())
+        page = self._pages.get(key)
+        if page is None:
+            assert self.model.booster is not None  # checked in __init__
+            page = predict_best(
+                self.model.booster, rows(features, self.item_vectors[items]), self.threads
+            )
+            self._pages.put(key, page)
+        return page
+
+    def clear(self) -> None:
+        """Forget every cached prediction."""
+        self._full = LruCache(PREDICTION_CACHE_SIZE)
+        self._pages = LruCache(PAGE_CACHE_SIZE)
+
+    @property
+    def hits(self) -> int:
+        """Full-catalog cache hits."""
+        return self._full.hits
+
+    @property
+    def misses(self) -> int:
+        """Full-catalog cache misses."""
+        return self._full.misses
