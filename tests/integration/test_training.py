@@ -11,6 +11,7 @@ from otaku.data.files import DataSources
 from otaku.jobs.evaluate import run_evaluation
 from otaku.jobs.train import train_bundle
 from otaku.pipeline.bundle import Bundle
+from otaku.pipeline.engine import Engine
 from otaku.pipeline.training import TrainConfig
 from otaku.storage.registry import champion_version, load_registered
 
@@ -40,11 +41,13 @@ def test_train_register_and_load_back(
     from_registry = load_registered(settings)
     assert from_registry.version == outcome.bundle.version
     users = outcome.bundle.models.components.state.users.external_ids[:5]
-    for name, model in outcome.bundle.models.strategies().items():
-        expected = model.recommend(users, k=10)
-        for loaded in (from_disk, from_registry):
-            again = loaded.models.strategies()[name].recommend(users, k=10)
-            np.testing.assert_array_equal(expected[0], again[0])
+    engines = [Engine(b.models, b.metadata) for b in (outcome.bundle, from_disk, from_registry)]
+    for name in engines[0].strategies:
+        for user in users:
+            pages = [e.recommend_for_user(int(user), k=10, strategy=name) for e in engines]
+            ids = [[item.anime.anime_id for item in page.items] for page in pages]
+            assert ids[0] == ids[1] == ids[2] and len(ids[0]) == 10
+    assert meta["ranker_features"] == from_disk.models.feature_names
 
     second = train_bundle(settings, real_subset, quick_config)
     assert second.registered is not None and not second.registered.is_champion
@@ -60,9 +63,10 @@ def test_training_is_reproducible(
     first = train_bundle(settings, real_subset, config, register=False)
     second = train_bundle(settings, real_subset, config, register=False)
     users = first.bundle.models.components.state.users.external_ids[:10]
-    a = first.bundle.models.strategies()["default"].recommend(users, k=10)
-    b = second.bundle.models.strategies()["default"].recommend(users, k=10)
-    np.testing.assert_array_equal(a[0], b[0])
+    engines = [Engine(run.bundle.models, run.bundle.metadata) for run in (first, second)]
+    for user in users:
+        a, b = (e.recommend_for_user(int(user), k=10).items for e in engines)
+        assert [x.anime.anime_id for x in a] == [x.anime.anime_id for x in b]
 
 
 def test_evaluate_on_real_subset(
@@ -76,9 +80,17 @@ def test_evaluate_on_real_subset(
         tmp_path / "reports",
         seed_users=5,
         lightfm_own=True,
+        quick_grids=True,
     )
     by_model = {row.model: row for row in result.ranking}
     assert {"popular", "itemknn", "ease", "ials", "lightfm", "default", "seed"} <= set(by_model)
+    assert set(result.tuning) == {"ease", "ease_liked", "ials", "itemknn"}
+    for name, tuned in result.tuning.items():  # the chosen point is the grid's best
+        best = max(point["ndcg"] for point in tuned["tried"])
+        assert tuned["validation_ndcg"] == best, name
+    seed_row = by_model["seed"]
+    assert seed_row.default_minus_this is not None
+    assert set(seed_row.ndcg_by_user) <= set(by_model["default"].ndcg_by_user)
     assert by_model["default"].users > 0 and by_model["seed"].users == 5
     for row in result.ranking:
         assert 0.0 <= row.precision <= 1.0 and 0.0 <= row.ndcg <= 1.0

@@ -1,8 +1,11 @@
-"""The evaluation command's engine: every strategy and baseline on one split, one run."""
+"""The evaluation command's engine: every strategy and baseline on one split, ranked through
+the served engine (the same code path, filters and fold-in as the API), with per-user
+metrics and paired bootstrap intervals against the default."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,20 +19,23 @@ from otaku.evaluation.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from otaku.evaluation.split import EvaluationSplit
-from otaku.models.base import Recommender
-from otaku.models.rating import rows
-from otaku.pipeline.seed import LIKED_THRESHOLD
+from otaku.evaluation.significance import Interval, paired_bootstrap
+from otaku.evaluation.split import EvaluationSplit, relevant_by_user, sets_by_user
+from otaku.models.rating import DEFAULT_THREADS, rows
+from otaku.pipeline.engine import Engine
+from otaku.pipeline.sources import CandidateSource
+from otaku.pipeline.strategies import STRATEGY_TYPES, SourceStrategy
 from otaku.pipeline.training import TrainedModels
 from otaku.progress import track
 
 log = logging.getLogger(__name__)
-BATCH_USERS = 64
+DEFAULT = "default"
 
 
 @dataclass
 class RankingResult:
-    """Mean ranking metrics of one model over the evaluated users."""
+    """Mean ranking metrics of one model over the evaluated users, its per-user NDCG and the
+    default's NDCG minus its own on the same users (paired bootstrap 95% interval)."""
 
     model: str
     kind: str
@@ -39,6 +45,8 @@ class RankingResult:
     ndcg: float
     coverage: float
     reference_overlap: float | None = None
+    default_minus_this: Interval | None = None
+    ndcg_by_user: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,13 +56,8 @@ class EvaluationResult:
     ranking: list[RankingResult] = field(default_factory=list)
     rating: dict[str, float] = field(default_factory=dict)
     lightfm_own: dict[str, float] = field(default_factory=dict)
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     info: dict[str, object] = field(default_factory=dict)
-
-
-def relevant_by_user(heldout: pd.DataFrame) -> dict[int, set[int]]:
-    """Held-out anime each test user rated >= 7 (the protocol's relevant set)."""
-    liked = heldout[heldout[Columns.rating] >= LIKED_THRESHOLD]
-    return _sets_by_user(liked)
 
 
 def top_rated_watched(train: pd.DataFrame, users: np.ndarray, k: int) -> dict[int, set[int]]:
@@ -63,74 +66,58 @@ def top_rated_watched(train: pd.DataFrame, users: np.ndarray, k: int) -> dict[in
     ordered = visible.sort_values(
         [Columns.user_id, Columns.rating, Columns.anime_id], ascending=[True, False, True]
     )
-    top = ordered.groupby(Columns.user_id).head(k)
-    return _sets_by_user(top)
-
-
-def _sets_by_user(frame: pd.DataFrame) -> dict[int, set[int]]:
-    users = frame[Columns.user_id].to_numpy(np.int64)
-    anime = frame[Columns.anime_id].to_numpy(np.int64)
-    sets: dict[int, set[int]] = {}
-    for user, item in zip(users.tolist(), anime.tolist(), strict=True):
-        sets.setdefault(user, set()).add(item)
-    return sets
-
-
-def _recommend_all(
-    model: Recommender, users: np.ndarray, k: int, filter_watched: bool, label: str
-) -> list[list[int]]:
-    batches = [users[i : i + BATCH_USERS] for i in range(0, len(users), BATCH_USERS)]
-    lists: list[list[int]] = []
-    for batch in track(batches, label):
-        items, _ = model.recommend(batch, k=k, filter_watched=filter_watched)
-        lists.extend(items.tolist())
-    return lists
+    return sets_by_user(ordered.groupby(Columns.user_id).head(k))
 
 
 def evaluate_ranking(
-    name: str,
+    engine: Engine,
+    strategy: str,
     kind: str,
-    model: Recommender,
     users: np.ndarray,
     relevant: dict[int, set[int]],
-    n_items: int,
     k: int = 10,
     reference_targets: dict[int, set[int]] | None = None,
+    label: str | None = None,
 ) -> RankingResult:
-    """P/R/NDCG@k over users with at least one relevant held-out anime, plus coverage."""
-    scored = np.array([user for user in users if relevant.get(int(user))])
-    lists = _recommend_all(model, scored, k, True, f"Evaluating {name}")
-    metric: Callable[[list[int], set[int], int], float]
-    means = {}
-    for key, metric in (("p", precision_at_k), ("r", recall_at_k), ("n", ndcg_at_k)):
-        means[key] = float(
-            np.mean(
-                [
-                    metric(items, relevant[int(user)], k)
-                    for user, items in zip(scored, lists, strict=True)
-                ]
-            )
-        )
+    """P/R/NDCG@k of one strategy over users with at least one relevant held-out anime, each
+    answered by the engine exactly as the API answers ``GET /v1/users/{id}/recommendations``."""
+    scored = [int(user) for user in users if relevant.get(int(user))]
+    lists = [
+        [
+            item.anime.anime_id
+            for item in engine.recommend_for_user(user, k, 0, None, strategy).items
+        ]
+        for user in track(scored, f"Evaluating {label or strategy}")
+    ]
+    ndcg = {u: ndcg_at_k(items, relevant[u], k) for u, items in zip(scored, lists, strict=True)}
+    precision = [
+        precision_at_k(items, relevant[u], k) for u, items in zip(scored, lists, strict=True)
+    ]
+    recall = [recall_at_k(items, relevant[u], k) for u, items in zip(scored, lists, strict=True)]
     overlap = None
     if reference_targets is not None:
-        unfiltered = _recommend_all(model, scored, k, False, f"Reference protocol {name}")
         overlap = float(
             np.mean(
                 [
-                    len(set(items) & reference_targets.get(int(user), set())) / k
-                    for user, items in zip(scored, unfiltered, strict=True)
+                    len(
+                        set(engine.unfiltered_ranking(u, strategy, k))
+                        & reference_targets.get(u, set())
+                    )
+                    / k
+                    for u in scored
                 ]
             )
         )
     return RankingResult(
-        name,
+        label or strategy,
         kind,
         len(scored),
-        means["p"],
-        means["r"],
-        means["n"],
-        catalog_coverage(lists, n_items),
+        float(np.mean(precision)) if scored else 0.0,
+        float(np.mean(recall)) if scored else 0.0,
+        float(np.mean(list(ndcg.values()))) if scored else 0.0,
+        catalog_coverage(lists, engine.table.n_items),
         overlap,
+        ndcg_by_user=ndcg,
     )
 
 
@@ -154,52 +141,65 @@ def evaluate_rating_model(trained: TrainedModels, split: EvaluationSplit) -> dic
     }
 
 
+def compare_with_default(results: list[RankingResult], seed: int) -> None:
+    """Fill each row's paired interval of default's NDCG minus its own (on its users)."""
+    defaults = [row for row in results if row.model.startswith(DEFAULT)]
+    for row in results:
+        if row.model.startswith(DEFAULT) or not row.ndcg_by_user:
+            continue
+        users = list(row.ndcg_by_user)
+        default = next(d for d in defaults if set(users) <= set(d.ndcg_by_user))
+        first = np.array([default.ndcg_by_user[u] for u in users])
+        second = np.array([row.ndcg_by_user[u] for u in users])
+        row.default_minus_this = paired_bootstrap(first, second, seed=seed)
+
+
 def evaluate_all(
     trained: TrainedModels,
     split: EvaluationSplit,
     k: int = 10,
     seed_users: int | None = None,
     seed: int = 42,
+    baselines: Mapping[str, CandidateSource] | None = None,
 ) -> EvaluationResult:
-    """Every baseline and strategy on the split's test users.
+    """Every baseline (each candidate source ranking alone; tuned ones from ``baselines``)
+    and every registered strategy, on the split's test users, through one served engine.
 
-    ``seed_users`` limits the (slow, 17k predictions per user) seed strategy to a seeded
-    sample of test users; the default strategy is then also reported on that same sample.
+    A strategy with an evaluation cap (the slow seed) is asked about a seeded sample of test
+    users (``seed_users`` overrides the cap, 0 = no cap); the default is then also reported
+    on that sample.
     """
     result = EvaluationResult()
+    engine = Engine(trained, {"version": "evaluation"}, threads=DEFAULT_THREADS)
     relevant = relevant_by_user(split.heldout)
     users = split.test_users
-    n_items = split.train.n_items
     targets = top_rated_watched(split.train.ratings, users, k)
-    for name, model in trained.baselines().items():
-        result.ranking.append(
-            evaluate_ranking(name, "baseline", model, users, relevant, n_items, k)
-        )
-    strategies = trained.strategies()
-    result.ranking.append(
-        evaluate_ranking(
-            "default", "strategy", strategies["default"], users, relevant, n_items, k, targets
-        )
-    )
-    seed_sample = users
-    if seed_users is not None and seed_users < len(users):
-        seed_sample = np.sort(np.random.default_rng(seed).choice(users, seed_users, replace=False))
-        result.ranking.append(
-            evaluate_ranking(
-                "default (seed's sample)",
-                "strategy",
-                strategies["default"],
-                seed_sample,
-                relevant,
-                n_items,
-                k,
-                targets,
+    sources = {**trained.components.sources, **(baselines or {})}
+    for name, source in sources.items():
+        engine.rankings.add(SourceStrategy(source, engine.served.popular_order))
+        result.ranking.append(evaluate_ranking(engine, name, "baseline", users, relevant, k))
+    for name, strategy in STRATEGY_TYPES.items():
+        cap = strategy.evaluation_users
+        if cap is not None and seed_users is not None:
+            cap = seed_users or None  # 0: every test user
+        sample = users
+        if cap is not None and cap < len(users):
+            sample = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
+            result.ranking.append(
+                evaluate_ranking(
+                    engine,
+                    DEFAULT,
+                    "strategy",
+                    sample,
+                    relevant,
+                    k,
+                    targets,
+                    f"default ({name}'s sample)",
+                )
             )
+        result.ranking.append(
+            evaluate_ranking(engine, name, "strategy", sample, relevant, k, targets)
         )
-    result.ranking.append(
-        evaluate_ranking(
-            "seed", "strategy", strategies["seed"], seed_sample, relevant, n_items, k, targets
-        )
-    )
+    compare_with_default(result.ranking, seed)
     result.rating = evaluate_rating_model(trained, split)
     return result

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from otaku.columns import Columns
+from otaku.columns import LIKED_THRESHOLD, Columns
 from otaku.data.dataset import Dataset
 
 
@@ -42,3 +42,19 @@ def split_users(
         test_users=data.users.to_external(test),
         heldout=data.ratings[held].reset_index(drop=True),
     )
+
+
+def relevant_by_user(heldout: pd.DataFrame) -> dict[int, set[int]]:
+    """Held-out anime each test user rated >= 7 (the protocol's relevant set), by user id."""
+    liked = heldout[heldout[Columns.rating] >= LIKED_THRESHOLD]
+    return sets_by_user(liked)
+
+
+def sets_by_user(frame: pd.DataFrame) -> dict[int, set[int]]:
+    """The anime ids of each user id in a ratings frame."""
+    users = frame[Columns.user_id].to_numpy(np.int64)
+    anime = frame[Columns.anime_id].to_numpy(np.int64)
+    sets: dict[int, set[int]] = {}
+    for user, item in zip(users.tolist(), anime.tolist(), strict=True):
+        sets.setdefault(user, set()).add(item)
+    return sets
