@@ -119,3 +119,48 @@ def test_turning_every_source_off_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(SourcesConfigError, match="at least one"):
         load_sources(path)
+
+
+def test_a_bundle_from_another_otaku_version_is_refused_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import sys
+
+    import joblib
+
+    (tmp_path / "vanished.py").write_text("class OldComponents:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import vanished  # type: ignore[import-not-found]
+
+    bundle = tmp_path / "old"
+    bundle.mkdir()
+    joblib.dump(vanished.OldComponents(), bundle / "models.joblib")
+    (bundle / "metadata.json").write_text(json.dumps({"version": "old"}))
+    monkeypatch.delitem(sys.modules, "vanished")
+    (tmp_path / "vanished.py").unlink()  # the class is gone, as after an upgrade
+    with pytest.raises(BundleMismatchError, match="another otaku version.*retrain it"):
+        Bundle.load(bundle)
+
+
+def test_the_service_says_why_a_mismatched_bundle_is_not_served(
+    with_toy: TrainedModels, tmp_path: Path
+) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from otaku.config import Settings
+    from otaku.service.app import create_app
+
+    sources = {k: v for k, v in with_toy.components.sources.items() if k != "acclaimed"}
+    broken = TrainedModels(replace(with_toy.components, sources=sources), with_toy.ranker, {})
+    saved = Bundle(broken, {"version": "broken"}).save(tmp_path / "broken")
+    app = create_app(Settings(home=tmp_path / "home", bundle_path=saved))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 60
+        while app.state.holder.problem == "the model is loading" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "acclaimed_score" in ready.json()["detail"] and "retrain" in ready.json()["detail"]
