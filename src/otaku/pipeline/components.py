@@ -150,7 +150,8 @@ def fit_components(
     inputs = FitInputs(data, text_embeddings, lightfm, config.seed)
     sources: dict[str, CandidateSource] = {}
     for spec in config.sources:
-        sources[spec.name] = timed(spec.name, partial(fit_source, spec, inputs))
+        # "source." keeps a source's time apart from the model of the same name (lightfm)
+        sources[spec.name] = timed(f"source.{spec.name}", partial(fit_source, spec, inputs))
     rating_model = None
     if with_rating_model:
         item_vectors = np.hstack([lightfm.item_embeddings, text_embeddings])

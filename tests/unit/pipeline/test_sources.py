@@ -164,3 +164,12 @@ def test_the_service_says_why_a_mismatched_bundle_is_not_served(
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert "acclaimed_score" in ready.json()["detail"] and "retrain" in ready.json()["detail"]
+
+
+def test_each_source_is_timed_apart_from_the_model_it_shares_a_name_with(
+    with_toy: TrainedModels,
+) -> None:
+    timings = with_toy.components.timings
+    assert {f"source.{name}" for name in with_toy.components.sources} <= set(timings)
+    # LightFM is fitted once, as a model; its source only reuses it
+    assert timings["lightfm"] > 10 * timings["source.lightfm"]
