@@ -6,7 +6,7 @@ row and column; nothing half-parsed is ever returned.
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +28,7 @@ from otaku.data.validation import (
     fail_at_first,
     parse_integer_column,
     require_columns,
+    rows_later,
 )
 
 log = logging.getLogger(__name__)
@@ -143,30 +144,40 @@ def _integer_column(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
     return parse_integer_column(frame, path, column)
 
 
-def _read_ratings_table(path: Path) -> pd.DataFrame:
+# Rating files are read in parts of this many rows: memory for parsing stays bounded (a
+# 57M-row rating_complete.csv is parsed part by part; only the three kept columns are stored).
+RATING_CHUNK_ROWS = 2_000_000
+_RATING_COLUMNS = (Columns.user_id, Columns.anime_id, Columns.rating)
+
+
+def _rating_chunks(path: Path) -> Iterator[pd.DataFrame]:
     if not path.exists():
         raise DataValidationError(path, "file not found")
     try:
-        return pd.read_csv(path, low_memory=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as error:
+        header = pd.read_csv(path, nrows=0).columns
+        wanted = [*_RATING_COLUMNS, "score", Columns.watching_status]
+        yield from pd.read_csv(
+            path,
+            usecols=[column for column in header if column in wanted] or None,
+            chunksize=RATING_CHUNK_ROWS,
+            low_memory=False,
+        )
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        EOFError,  # a truncated .gz
+        OSError,
+    ) as error:
         raise DataValidationError(path, f"not a readable CSV file ({error})") from error
 
 
-def load_ratings(path: Path) -> pd.DataFrame:
-    """Read ``rating_complete.csv`` or ``animelist.csv`` into ``user_id, anime_id, rating``.
-
-    An animelist file (it has ``watching_status``) keeps completed rows with a score
-    (``watching_status == 2`` and ``rating > 0``): the meaning of rating_complete.
-    """
-    frame = _read_ratings_table(path)
+def _parse_ratings(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if "score" in frame.columns and Columns.rating not in frame.columns:
         frame = frame.rename(columns={"score": Columns.rating})
-    require_columns(frame, path, [Columns.user_id, Columns.anime_id, Columns.rating])
+    require_columns(frame, path, list(_RATING_COLUMNS))
     parsed = pd.DataFrame(
-        {
-            column: _integer_column(frame, path, column)
-            for column in (Columns.user_id, Columns.anime_id, Columns.rating)
-        }
+        {column: _integer_column(frame, path, column) for column in _RATING_COLUMNS}
     )
     for column in (Columns.user_id, Columns.anime_id):
         check_range(parsed[column], path, column, ID_MIN, ID_MAX)
@@ -177,7 +188,27 @@ def load_ratings(path: Path) -> pd.DataFrame:
         parsed = parsed[keep.to_numpy()]
     else:
         check_range(parsed[Columns.rating], path, Columns.rating, RATING_MIN, RATING_MAX)
-    return parsed.reset_index(drop=True)
+    return parsed
+
+
+def load_ratings(path: Path) -> pd.DataFrame:
+    """Read ``rating_complete.csv`` or ``animelist.csv`` into ``user_id, anime_id, rating``,
+    part by part (bounded parsing memory at any size; errors name the row in the whole file).
+
+    An animelist file (it has ``watching_status``) keeps completed rows with a score
+    (``watching_status == 2`` and ``rating > 0``): the meaning of rating_complete.
+    """
+    parts, offset = [], 0
+    for chunk in _rating_chunks(path):
+        try:
+            parts.append(_parse_ratings(chunk.reset_index(drop=True), path))
+        except DataValidationError as error:
+            raise rows_later(error, offset) from None
+        offset += len(chunk)
+    if not parts:  # a header and no rows: the columns are still checked
+        header = pd.read_csv(path, nrows=0)
+        return _parse_ratings(header, path).reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def combine_ratings(

@@ -21,12 +21,19 @@ class DataValidationError(ValueError):
         self.path = str(path)
         self.row = row
         self.column = column
+        self.detail = message
         where = [self.path]
         if row is not None:
             where.append(f"data row {row} (line {row + 1})")
         if column is not None:
             where.append(f"column '{column}'")
         super().__init__(f"{', '.join(where)}: {message}")
+
+
+def rows_later(error: DataValidationError, offset: int) -> DataValidationError:
+    """The same error for a part of a file that starts ``offset`` data rows in."""
+    row = None if error.row is None else error.row + offset
+    return DataValidationError(error.path, error.detail, row=row, column=error.column)
 
 
 def require_columns(frame: pd.DataFrame, path: Path | str, required: Sequence[str]) -> None:

@@ -139,3 +139,31 @@ def test_dataset_drops_and_counts_unknown_anime(tmp_path: Path) -> None:
     assert data.dropped_unknown_anime == 1
     assert data.n_users == 2 and len(data.ratings) == 2
     assert data.rating_matrix.toarray().tolist() == [[7, 0], [0, 9]]
+
+
+def test_ratings_are_read_in_parts_and_errors_name_the_row_in_the_whole_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otaku.data import sources
+
+    monkeypatch.setattr(sources, "RATING_CHUNK_ROWS", 10)
+    rows = [
+        f"{user},{anime},{1 + (user + anime) % 10}" for user in range(5) for anime in range(1, 6)
+    ]
+    path = tmp_path / "rating_complete.csv"
+    path.write_text("user_id,anime_id,rating\n" + "\n".join(rows) + "\n")
+    ratings = load_ratings(path)
+    assert len(ratings) == 25 and ratings["user_id"].tolist() == sorted(ratings["user_id"])
+    rows[22] = "4,3,eleven"
+    path.write_text("user_id,anime_id,rating\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataValidationError) as error:
+        load_ratings(path)
+    assert error.value.row == 23 and error.value.column == "rating"
+    assert "data row 23 (line 24)" in str(error.value) and "'eleven'" in str(error.value)
+
+
+def test_an_empty_rating_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "rating_complete.csv"
+    path.write_text("")
+    with pytest.raises(DataValidationError, match="not a readable CSV file"):
+        load_ratings(path)
