@@ -17,6 +17,7 @@ from otaku.pipeline.catalog import ItemTable
 from otaku.pipeline.components import Components
 from otaku.pipeline.filters import InvalidInputError
 from otaku.pipeline.sources import UserContext
+from otaku.pipeline.sources.base import folded_vectors, learned_vectors
 
 
 class UnknownUserError(LookupError):
@@ -94,28 +95,13 @@ class Profiles:
             rated_items=row.indices.astype(np.int64),
             ratings=row.data.astype(np.float32),
             features=self.parts.user_features[user],
-            vectors=self._known_vectors(user),
+            vectors={
+                name: vectors[0]
+                for name, vectors in learned_vectors(self.parts.sources, np.array([user])).items()
+            },
             preferences={},
             trained_row=user,
         )
-
-    def _known_vectors(self, user: int) -> dict[str, np.ndarray]:
-        vectors = {}
-        for name, source in self.parts.sources.items():
-            learned = source.known_vectors(np.array([user]))
-            if learned is not None:
-                vectors[name] = learned[0]
-        return vectors
-
-    def _folded_vectors(
-        self, items: np.ndarray, ratings: np.ndarray, features: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        vectors = {}
-        for name, source in self.parts.sources.items():
-            folded = source.fold_in(items, ratings, features)
-            if folded is not None:
-                vectors[name] = folded
-        return vectors
 
     def profile_from_ratings(self, user_id: int, ratings: Mapping[int, int]) -> Profile:
         """A user's profile from their current ratings (anime id → rating): the trained one
@@ -182,7 +168,7 @@ class Profiles:
             rated_items=items,
             ratings=ratings,
             features=features.astype(np.float32),
-            vectors=self._folded_vectors(items, ratings, features.astype(np.float32)),
+            vectors=folded_vectors(self.parts.sources, items, ratings, features.astype(np.float32)),
             preferences=preferences,
         )
 

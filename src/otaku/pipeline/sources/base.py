@@ -136,12 +136,37 @@ def known_context(
     user_idx: np.ndarray,
 ) -> UserContext:
     """The context of users present in the fitted data."""
+    vectors = learned_vectors(sources, user_idx)
+    return UserContext(ratings[user_idx], user_features[user_idx], vectors, np.asarray(user_idx))
+
+
+def learned_vectors(
+    sources: Mapping[str, CandidateSource], user_idx: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each source's learned vectors of trained users (users x dim; sources without any left
+    out)."""
     vectors = {}
     for name, source in sources.items():
         learned = source.known_vectors(user_idx)
         if learned is not None:
             vectors[name] = learned
-    return UserContext(ratings[user_idx], user_features[user_idx], vectors, np.asarray(user_idx))
+    return vectors
+
+
+def folded_vectors(
+    sources: Mapping[str, CandidateSource],
+    items: np.ndarray,
+    ratings: np.ndarray,
+    features: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each source's vector for one user it never saw, folded in from their ratings and
+    features (sources without per-user state left out)."""
+    vectors = {}
+    for name, source in sources.items():
+        folded = source.fold_in(items, ratings, features)
+        if folded is not None:
+            vectors[name] = folded
+    return vectors
 
 
 def vectors_for(source: CandidateSource, users: UserContext) -> np.ndarray | None:
@@ -150,17 +175,17 @@ def vectors_for(source: CandidateSource, users: UserContext) -> np.ndarray | Non
     rows = users.trained_rows
     if rows is None:
         rows = np.full(users.n_users, -1)
+    named = {source.name: source}
     vectors = []
     for position, row in enumerate(rows):
-        learned = source.known_vectors(np.array([row])) if row >= 0 else None
-        if learned is not None:
-            vectors.append(learned[0])
+        if row >= 0 and (learned := learned_vectors(named, np.array([row]))):
+            vectors.append(learned[source.name][0])
             continue
         history = users.ratings[position]
-        folded = source.fold_in(
-            history.indices.astype(np.int64), history.data, users.features[position]
+        folded = folded_vectors(
+            named, history.indices.astype(np.int64), history.data, users.features[position]
         )
-        if folded is None:
+        if not folded:
             return None
-        vectors.append(folded)
+        vectors.append(folded[source.name])
     return np.vstack(vectors) if vectors else None
