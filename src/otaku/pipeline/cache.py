@@ -36,3 +36,10 @@ class LruCache(Generic[K, V]):
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every entry and reset the hit and miss counts."""
+        with self._lock:
+            self._entries.clear()
+            self.hits = 0
+            self.misses = 0

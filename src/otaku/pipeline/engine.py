@@ -69,8 +69,12 @@ class Engine:
             threads=threads,
         )
         self.rankings = Rankings(self.table, parts.genres, build_strategies(self.served))
-        self.cold_predictions = self.predictions.cold
-        self._similar = SimilarItems(self.table, self.unit_vectors, self.cold_predictions)
+        self._similar = SimilarItems(self.table, self.unit_vectors, self.predictions.cold)
+
+    @property
+    def cold_predictions(self) -> np.ndarray:
+        """Predicted ratings of every anime for a user with no history."""
+        return self.predictions.cold
 
     @property
     def version(self) -> str:
@@ -89,16 +93,16 @@ class Engine:
 
     def clear_caches(self) -> None:
         """Forget cached rankings and predictions (benchmarks measure first requests)."""
-        self.rankings.clear()
+        self.rankings.cache.clear()
         self.predictions.clear()
 
     def cache_stats(self) -> dict[str, int]:
         """Hits and misses of the ranking and prediction caches."""
         return {
-            "ranking_hits": self.rankings.hits,
-            "ranking_misses": self.rankings.misses,
-            "prediction_hits": self.predictions.hits,
-            "prediction_misses": self.predictions.misses,
+            "ranking_hits": self.rankings.cache.hits,
+            "ranking_misses": self.rankings.cache.misses,
+            "prediction_hits": self.predictions.full_cache.hits,
+            "prediction_misses": self.predictions.full_cache.misses,
         }
 
     @property

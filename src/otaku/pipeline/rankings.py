@@ -28,7 +28,7 @@ class Rankings:
         self.table = table
         self._genre_position = {genre: i for i, genre in enumerate(genres)}
         self._strategies = dict(strategies)
-        self._cache: LruCache[tuple[object, ...], Ranking] = LruCache(RANKING_CACHE_SIZE)
+        self.cache: LruCache[tuple[object, ...], Ranking] = LruCache(RANKING_CACHE_SIZE)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -76,7 +76,7 @@ class Rankings:
         # A prefix-consistent strategy computes one deep ranking that serves every page.
         depth = n if chosen.depth_sensitive else max(n, RANKING_DEPTH)
         key = (strategy, depth, item_filter, exclude_watched, profile.fingerprint)
-        cached = self._cache.get(key)
+        cached = self.cache.get(key)
         if cached is not None:
             return cached if depth == n else (cached[0][:n], cached[1][:n])
         with watch.stage("filter"):
@@ -88,19 +88,5 @@ class Rankings:
             ranking = chosen.rank(context, allowed[None, :], depth, watch)[0]
         for array in ranking:
             array.setflags(write=False)
-        self._cache.put(key, ranking)
+        self.cache.put(key, ranking)
         return ranking if depth == n else (ranking[0][:n], ranking[1][:n])
-
-    def clear(self) -> None:
-        """Forget every cached ranking."""
-        self._cache = LruCache(RANKING_CACHE_SIZE)
-
-    @property
-    def hits(self) -> int:
-        """Ranking cache hits."""
-        return self._cache.hits
-
-    @property
-    def misses(self) -> int:
-        """Ranking cache misses."""
-        return self._cache.misses

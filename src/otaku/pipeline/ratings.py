@@ -23,20 +23,20 @@ class RatingPredictions:
         self.model = model
         self.item_vectors = item_vectors
         self.threads = threads
-        self._full: LruCache[bytes, np.ndarray] = LruCache(PREDICTION_CACHE_SIZE)
-        self._pages: LruCache[tuple[bytes, bytes], np.ndarray] = LruCache(PAGE_CACHE_SIZE)
+        self.full_cache: LruCache[bytes, np.ndarray] = LruCache(PREDICTION_CACHE_SIZE)
+        self.page_cache: LruCache[tuple[bytes, bytes], np.ndarray] = LruCache(PAGE_CACHE_SIZE)
         # A user with no history (all-zero features): similar items and cold pages read it.
         self.cold = self.full(np.zeros(feature_width, np.float32))
 
     def full(self, features: np.ndarray) -> np.ndarray:
         """The prediction for every anime (read-only array, cached per feature vector)."""
         key = np.ascontiguousarray(features, dtype=np.float32).tobytes()
-        cached = self._full.get(key)
+        cached = self.full_cache.get(key)
         if cached is not None:
             return cached
         predicted = self.model.predict(rows(features, self.item_vectors), self.threads)
         predicted.setflags(write=False)
-        self._full.put(key, predicted)
+        self.full_cache.put(key, predicted)
         return predicted
 
     def of_items(self, features: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -45,30 +45,20 @@ class RatingPredictions:
         features = np.ascontiguousarray(features, dtype=np.float32)
         if not features.any():
             return self.cold[items]
-        cached = self._full.get(features.tobytes())
+        cached = self.full_cache.get(features.tobytes())
         if cached is not None:
             return cached[items]
         key = (features.tobytes(), np.ascontiguousarray(items).tobytes())
-        page = self._pages.get(key)
+        page = self.page_cache.get(key)
         if page is None:
             assert self.model.booster is not None  # checked in __init__
             page = predict_best(
                 self.model.booster, rows(features, self.item_vectors[items]), self.threads
             )
-            self._pages.put(key, page)
+            self.page_cache.put(key, page)
         return page
 
     def clear(self) -> None:
         """Forget every cached prediction."""
-        self._full = LruCache(PREDICTION_CACHE_SIZE)
-        self._pages = LruCache(PAGE_CACHE_SIZE)
-
-    @property
-    def hits(self) -> int:
-        """Full-catalog cache hits."""
-        return self._full.hits
-
-    @property
-    def misses(self) -> int:
-        """Full-catalog cache misses."""
-        return self._full.misses
+        self.full_cache.clear()
+        self.page_cache.clear()
