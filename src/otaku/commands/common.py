@@ -3,7 +3,7 @@
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,7 @@ from otaku.models.lightfm import LightFMConfig
 from otaku.models.rating import RatingModelConfig
 from otaku.pipeline.components import ComponentsConfig
 from otaku.pipeline.ranker import RankerConfig
+from otaku.pipeline.sources import SourceSpec
 from otaku.pipeline.sources.config import DEFAULT_SOURCES, SourcesConfigError, load_sources
 from otaku.pipeline.training import TrainConfig
 
@@ -75,15 +76,21 @@ def sources_of(
     return DataSources.from_directory(directory)
 
 
+def configured_sources(sources_file: Path | None) -> tuple[SourceSpec, ...]:
+    """The candidate sources: the built-in list changed by the sources file, if any (a bad
+    file ends the command with its message)."""
+    if sources_file is None:
+        return DEFAULT_SOURCES
+    try:
+        return load_sources(sources_file)
+    except SourcesConfigError as error:
+        fail(error)
+
+
 def train_config(quick: bool, seed: int, sources_file: Path | None = None) -> TrainConfig:
     """The training configuration: the full or the quick preset, with the sources file's
     candidate sources when one is given."""
-    sources = DEFAULT_SOURCES
-    if sources_file is not None:
-        try:
-            sources = load_sources(sources_file)
-        except SourcesConfigError as error:
-            fail(error)
+    sources = configured_sources(sources_file)
     lightfm = LightFMConfig(seed=seed)
     rating = RatingModelConfig(seed=seed)
     ranker = RankerConfig(seed=seed)
@@ -95,7 +102,8 @@ def train_config(quick: bool, seed: int, sources_file: Path | None = None) -> Tr
     return TrainConfig(components, ranker)
 
 
-def fail(error: Exception) -> None:
+def fail(error: Exception) -> NoReturn:
+    """Print the error and end the command with exit code 2."""
     console.print(f"[bold red]error:[/] {error}")
     raise typer.Exit(code=2)
 

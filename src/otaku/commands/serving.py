@@ -11,6 +11,7 @@ from otaku.commands.common import (
     DataDir,
     Quick,
     app,
+    configured_sources,
     console,
     fail,
 )
@@ -151,19 +152,13 @@ def strategies() -> None:
     from rich.table import Table
 
     from otaku.pipeline.sources import SOURCE_KINDS
-    from otaku.pipeline.sources.config import DEFAULT_SOURCES, load_sources
     from otaku.pipeline.strategies import STRATEGY_TYPES
 
     table = Table("strategy", "what it does", title="strategies (the API's `strategy`)")
     for name, strategy in STRATEGY_TYPES.items():
         table.add_row(name, strategy.description)
     console.print(table)
-    settings = get_settings()
-    try:
-        specs = load_sources(settings.sources_file) if settings.sources_file else DEFAULT_SOURCES
-    except ValueError as error:
-        fail(error)
-        return
+    specs = configured_sources(get_settings().sources_file)
     sources = Table("source", "kind", "quota", "cold quota", "params", title="candidate sources")
     for spec in specs:
         sources.add_row(
