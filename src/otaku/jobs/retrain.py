@@ -30,7 +30,7 @@ from otaku.jobs.promotion import decide
 from otaku.jobs.train import build_snapshot_metadata, compute_text_embeddings
 from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
-from otaku.pipeline.profiles import NewUser
+from otaku.pipeline.profiles import NewUser, Profile
 from otaku.pipeline.training import TrainConfig, fit_all
 from otaku.storage.database import Database
 from otaku.storage.models import User
@@ -65,30 +65,38 @@ def snapshot_dataset(database: Database) -> Dataset:
     return Dataset.construct(catalog, ratings, synopses)
 
 
-def _visible(split: HeldOut, user: int, engine: Engine) -> dict[int, float]:
-    """The visible ratings of a user, on anime the model knows."""
-    return {a: r for a, r in split.visible[user].items() if engine.knows_anime(a)}
+def _held_out_profiles(engine: Engine, split: HeldOut) -> dict[int, Profile]:
+    """Each held-out user folded in from their visible ratings on anime the model knows
+    (built once per model, read by both measures)."""
+    return {
+        int(user): engine.new_profile(
+            NewUser(
+                ratings={a: r for a, r in split.visible[int(user)].items() if engine.knows_anime(a)}
+            )
+        )
+        for user in split.held[Columns.user_id].unique()
+    }
 
 
-def _absolute_errors(engine: Engine, split: HeldOut, usable: pd.DataFrame) -> np.ndarray:
+def _absolute_errors(
+    engine: Engine, profiles: dict[int, Profile], usable: pd.DataFrame
+) -> np.ndarray:
     """|served predicted rating - true rating| of each usable held-out rating (user order)."""
     errors = []
     for _, group in usable.groupby(Columns.user_id, sort=True):
-        user = int(group[Columns.user_id].iloc[0])
-        profile = engine.new_profile(NewUser(ratings=_visible(split, user, engine)))
+        profile = profiles[int(group[Columns.user_id].iloc[0])]
         predicted = engine.predicted_ratings_of(profile, group[Columns.anime_id].tolist())
         errors.append(np.abs(predicted - group[Columns.rating].to_numpy(np.float32)))
     return np.concatenate(errors) if errors else np.empty(0, np.float32)
 
 
-def _ndcg(engine: Engine, split: HeldOut) -> float:
+def _ndcg(engine: Engine, profiles: dict[int, Profile], split: HeldOut) -> float:
     scores = []
     for _, group in split.held.groupby(Columns.user_id):
-        user = int(group[Columns.user_id].iloc[0])
         liked = set(group.loc[group[Columns.rating] >= LIKED_THRESHOLD, Columns.anime_id].tolist())
         if not liked:
             continue
-        profile = engine.new_profile(NewUser(ratings=_visible(split, user, engine)))
+        profile = profiles[int(group[Columns.user_id].iloc[0])]
         page = engine.recommend_for_profile(profile, k=10)
         scores.append(ndcg_at_k([item.anime.anime_id for item in page.items], liked))
     return float(np.mean(scores)) if scores else 0.0
@@ -124,12 +132,13 @@ def compare(
     for engine in engines:
         known &= np.array([engine.knows_anime(a) for a in split.held[Columns.anime_id]], bool)
     usable = split.held[known].sort_values(Columns.user_id, kind="stable")
-    new_errors = _absolute_errors(engines[0], split, usable)
-    new_ndcg = _ndcg(engines[0], split)
+    profiles = [_held_out_profiles(engine, split) for engine in engines]
+    new_errors = _absolute_errors(engines[0], profiles[0], usable)
+    new_ndcg = _ndcg(engines[0], profiles[0], split)
     old_errors = old_ndcg = None
     if champion is not None:
-        old_errors = _absolute_errors(engines[1], split, usable)
-        old_ndcg = _ndcg(engines[1], split)
+        old_errors = _absolute_errors(engines[1], profiles[1], usable)
+        old_ndcg = _ndcg(engines[1], profiles[1], split)
     decision = decide(old_errors, new_errors, old_ndcg, new_ndcg, ndcg_margin, seed=seed)
     result = Comparison(
         champion_version,
