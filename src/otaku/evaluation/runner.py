@@ -47,6 +47,7 @@ class RankingResult:
     reference_overlap: float | None = None
     default_minus_this: Interval | None = None
     ndcg_by_user: dict[int, float] = field(default_factory=dict)
+    strategy: str = ""  # the strategy (or baseline source) that ranked this row
 
 
 @dataclass
@@ -118,6 +119,7 @@ def evaluate_ranking(
         catalog_coverage(lists, engine.table.n_items),
         overlap,
         ndcg_by_user=ndcg,
+        strategy=strategy,
     )
 
 
@@ -142,14 +144,14 @@ def evaluate_rating_model(trained: TrainedModels, split: EvaluationSplit) -> dic
 
 
 def compare_with_default(results: list[RankingResult], seed: int) -> None:
-    """Fill each row's paired interval of default's NDCG minus its own (on its users)."""
-    defaults = [row for row in results if row.model.startswith(DEFAULT)]
+    """Fill each row's paired interval of default's NDCG minus its own (on its users, which
+    the default's full row covers)."""
+    default = next(row for row in results if row.model == DEFAULT).ndcg_by_user
     for row in results:
-        if row.model.startswith(DEFAULT) or not row.ndcg_by_user:
+        if row.strategy == DEFAULT or not row.ndcg_by_user:
             continue
         users = list(row.ndcg_by_user)
-        default = next(d for d in defaults if set(users) <= set(d.ndcg_by_user))
-        first = np.array([default.ndcg_by_user[u] for u in users])
+        first = np.array([default[u] for u in users])
         second = np.array([row.ndcg_by_user[u] for u in users])
         row.default_minus_this = paired_bootstrap(first, second, seed=seed)
 

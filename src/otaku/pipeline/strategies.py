@@ -92,11 +92,6 @@ def register_strategy(cls: T) -> T:
     return cls
 
 
-def strategy_names() -> tuple[str, ...]:
-    """The served strategies' names, the default first."""
-    return tuple(STRATEGY_TYPES)
-
-
 def build_strategies(parts: ServedParts) -> dict[str, RankingStrategy]:
     """One instance of every registered strategy over a loaded bundle."""
     return {name: cls(parts) for name, cls in STRATEGY_TYPES.items()}
