@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         "or a hub name such as 'sentence-transformers/all-MiniLM-L12-v2'.",
     )
     seed: int = 42
+    preset: str = Field(
+        default="fast",
+        description="Training preset of train/retrain/evaluate/init (otaku presets lists them).",
+    )
     sources_file: Path | None = Field(
         default=None,
         description="A TOML file of [[source]] tables that adds, changes or turns off candidate "

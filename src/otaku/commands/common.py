@@ -1,7 +1,6 @@
 """What every command shares: the Typer apps, the console, option types and helpers."""
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -10,10 +9,7 @@ from rich.console import Console
 
 from otaku.config import get_settings
 from otaku.data.files import DataSources, MissingDataError
-from otaku.models.lightfm import LightFMConfig
-from otaku.models.rating import RatingModelConfig
-from otaku.pipeline.components import ComponentsConfig
-from otaku.pipeline.ranker import RankerConfig
+from otaku.pipeline.presets import DEFAULT_PRESET, PRESETS, UnknownPresetError, preset_config
 from otaku.pipeline.sources import SourceSpec
 from otaku.pipeline.sources.config import DEFAULT_SOURCES, SourcesConfigError, load_sources
 from otaku.pipeline.training import TrainConfig
@@ -48,7 +44,16 @@ Quick = Annotated[
     bool,
     typer.Option(
         "--quick",
-        help="Small models (10 LightFM epochs, 300 LightGBM rounds): for demos and tests.",
+        help="Small models (10 LightFM epochs, 300 LightGBM rounds): for demos and tests; "
+        "short for --preset quick.",
+    ),
+]
+PresetName = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help=f"Training preset: {', '.join(PRESETS)} (default: OTAKU_PRESET, else "
+        f"{DEFAULT_PRESET}). `otaku presets` describes them.",
     ),
 ]
 NoText = Annotated[bool, typer.Option("--no-text", help="Skip synopsis embeddings (zeros).")]
@@ -87,19 +92,19 @@ def configured_sources(sources_file: Path | None) -> tuple[SourceSpec, ...]:
         fail(error)
 
 
-def train_config(quick: bool, seed: int, sources_file: Path | None = None) -> TrainConfig:
-    """The training configuration: the full or the quick preset, with the sources file's
-    candidate sources when one is given."""
-    sources = configured_sources(sources_file)
-    lightfm = LightFMConfig(seed=seed)
-    rating = RatingModelConfig(seed=seed)
-    ranker = RankerConfig(seed=seed)
-    if quick:
-        lightfm = replace(lightfm, epochs=10)
-        rating = replace(rating, num_boost_round=300, learning_rate=0.05)
-        ranker = replace(ranker, num_boost_round=150)
-    components = ComponentsConfig(lightfm=lightfm, rating=rating, sources=sources, seed=seed)
-    return TrainConfig(components, ranker)
+def train_config(quick: bool, preset: str | None = None) -> TrainConfig:
+    """The training configuration of the chosen preset (``--quick``, else ``--preset``, else
+    the configured one) with the configured seed and candidate sources."""
+    settings = get_settings()
+    name = preset or settings.preset
+    if quick and preset not in (None, "quick"):
+        fail(ValueError(f"--quick is --preset quick: it cannot go with --preset {preset}"))
+    try:
+        return preset_config(
+            "quick" if quick else name, settings.seed, configured_sources(settings.sources_file)
+        )
+    except UnknownPresetError as error:
+        fail(error)
 
 
 def fail(error: Exception) -> NoReturn:

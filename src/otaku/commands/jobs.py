@@ -13,6 +13,7 @@ from otaku.commands.common import (
     Demo,
     DemoUsers,
     NoText,
+    PresetName,
     Quick,
     RatingFiles,
     SynopsisFile,
@@ -56,6 +57,7 @@ def simulate_users(
 @app.command()
 def retrain(
     quick: Quick = False,
+    preset: PresetName = None,
     no_text: NoText = False,
     ndcg_margin: Annotated[
         float, typer.Option(help="Refuse a promotion that loses more NDCG@10 than this.")
@@ -74,7 +76,7 @@ def retrain(
             outcome = run_retrain(
                 settings,
                 database,
-                train_config(quick, settings.seed, settings.sources_file),
+                train_config(quick, preset),
                 with_text=not no_text,
                 ndcg_margin=ndcg_margin,
             )
@@ -103,6 +105,18 @@ def retrain(
     )
     verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
     console.print(f"{verdict}: {result.reason}")
+
+
+@app.command()
+def presets() -> None:
+    """List the training presets (`--preset`) and what each one trains on."""
+    from otaku.pipeline.presets import PRESETS
+
+    table = Table("preset", "what it trains", title="training presets")
+    for preset in PRESETS.values():
+        name = preset.name + (" (configured)" if preset.name == get_settings().preset else "")
+        table.add_row(name, preset.description)
+    console.print(table)
 
 
 @app.command()
@@ -147,6 +161,7 @@ def train(
     demo: Demo = False,
     demo_users: DemoUsers = 2000,
     quick: Quick = False,
+    preset: PresetName = None,
     no_text: NoText = False,
     register: Annotated[bool, typer.Option(help="Log and register the bundle in MLflow.")] = True,
 ) -> None:
@@ -160,7 +175,7 @@ def train(
         outcome = train_bundle(
             settings,
             sources,
-            train_config(quick, settings.seed, settings.sources_file),
+            train_config(quick, preset),
             with_text=not no_text,
             register=register,
         )
@@ -192,6 +207,7 @@ def evaluate(
     demo: Demo = False,
     demo_users: DemoUsers = 2000,
     quick: Quick = False,
+    preset: PresetName = None,
     no_text: NoText = False,
     out: Annotated[Path, typer.Option(help="Directory for evaluation.md / .json.")] = Path(
         "reports"
@@ -219,7 +235,7 @@ def evaluate(
         _, markdown, table = run_evaluation(
             settings,
             sources,
-            train_config(quick, settings.seed, settings.sources_file),
+            train_config(quick, preset),
             out,
             with_text=not no_text,
             seed_users=seed_users,

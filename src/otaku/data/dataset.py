@@ -118,10 +118,14 @@ class Dataset:
         dropped = int((~known).sum())
         if dropped:
             log.warning("dropped %d rating(s) of anime missing from the catalog", dropped)
-        kept = ratings.loc[known, [Columns.user_id, Columns.anime_id, Columns.rating]].copy()
-        users = IdMap(np.unique(kept[Columns.user_id].to_numpy(np.int64)))
-        kept[Columns.user_idx] = users.to_internal(kept[Columns.user_id].to_numpy())
-        kept[Columns.item_idx] = item_idx[known]
+        columns = [Columns.user_id, Columns.anime_id, Columns.rating]
+        kept = ratings.loc[known, columns] if dropped else ratings[columns].copy()
+        user_ids, user_idx = np.unique(kept[Columns.user_id].to_numpy(), return_inverse=True)
+        users = IdMap(user_ids.astype(np.int64))
+        # int32 indices: a user or item index never reaches 2**31 (half the memory of int64)
+        kept[Columns.user_idx] = user_idx.astype(np.int32)
+        kept[Columns.item_idx] = item_idx[known].astype(np.int32)
+        del user_idx, item_idx
         texts = np.full(len(items), "", dtype=object)
         if synopses is not None:
             positions = items.to_internal(synopses.index.to_numpy())

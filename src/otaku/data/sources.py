@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from otaku.columns import (
     RATING_MIN,
     Columns,
 )
+from otaku.data.pairs import find_duplicates
 from otaku.data.validation import (
     DataValidationError,
     check_range,
@@ -188,7 +189,18 @@ def _parse_ratings(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         parsed = parsed[keep.to_numpy()]
     else:
         check_range(parsed[Columns.rating], path, Columns.rating, RATING_MIN, RATING_MAX)
-    return parsed
+    return compact_ratings(parsed)
+
+
+def compact_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
+    """Ratings in the narrowest exact dtypes: int8 ratings, int32 ids where every id fits
+    (9 bytes a rating instead of 24: 0.5 GB for the 57M of rating_complete.csv)."""
+    narrow: dict[str, type[np.signedinteger[Any]]] = {Columns.rating: np.int8}
+    for column in (Columns.user_id, Columns.anime_id):
+        values = ratings[column]
+        if len(values) == 0 or int(values.max()) <= np.iinfo(np.int32).max:
+            narrow[column] = np.int32
+    return ratings.astype(narrow)
 
 
 def load_ratings(path: Path) -> pd.DataFrame:
@@ -221,27 +233,28 @@ def combine_ratings(
     ``keep_last``: a later row (later in a file, or in a later file) supersedes an earlier one,
     as a re-rating would. ``error``: any duplicate pair is an error naming its row.
     """
-    tagged = [
-        frame.assign(_source=index, _row=np.arange(1, len(frame) + 1))
-        for index, frame in enumerate(frames)
-    ]
-    combined = pd.concat(tagged, ignore_index=True)
-    pair = [Columns.user_id, Columns.anime_id]
-    duplicated = combined.duplicated(pair, keep="first")
-    if bool(duplicated.any()):
-        first = combined[duplicated].iloc[0]
-        where = f"{sources[int(first['_source'])]}, data row {int(first['_row'])}"
+    combined = pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+    duplicates_found = find_duplicates(
+        combined[Columns.user_id].to_numpy(), combined[Columns.anime_id].to_numpy()
+    )
+    if duplicates_found.count:
+        first = int(duplicates_found.repeats[0])
+        starts = np.cumsum([0, *(len(frame) for frame in frames)])
+        source = int(np.searchsorted(starts, first, side="right")) - 1
+        row = first - int(starts[source]) + 1
+        where = f"{sources[source]}, data row {row}"
         message = (
-            f"{int(duplicated.sum())} duplicate (user_id, anime_id) pair(s), first at {where} "
-            f"(user {int(first[Columns.user_id])}, anime {int(first[Columns.anime_id])})"
+            f"{duplicates_found.count} duplicate (user_id, anime_id) pair(s), first at {where} "
+            f"(user {combined[Columns.user_id].to_numpy()[first]}, "
+            f"anime {combined[Columns.anime_id].to_numpy()[first]})"
         )
         if duplicates == "error":
-            raise DataValidationError(
-                sources[int(first["_source"])], message, row=int(first["_row"])
-            )
+            raise DataValidationError(sources[source], message, row=row)
         log.warning("%s; policy keep_last: the later rating wins", message)
-        combined = combined.drop_duplicates(pair, keep="last")
-    return combined.drop(columns=["_source", "_row"]).reset_index(drop=True)
+        keep = np.ones(len(combined), dtype=bool)
+        keep[duplicates_found.superseded] = False
+        combined = combined[keep]
+    return combined.reset_index(drop=True)
 
 
 def load_rating_files(

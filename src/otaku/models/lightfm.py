@@ -12,6 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from otaku.data.dataset import Dataset
+from otaku.data.sampling import users_within_budget
 from otaku.features.item import build_item_features, genre_matrix, genre_vocabulary
 from otaku.features.user import build_user_features
 from otaku.models.base import Recommender
@@ -20,7 +21,13 @@ from otaku.progress import track
 
 @dataclass(frozen=True)
 class LightFMConfig:
-    """LightFM hyper-parameters (the reference's defaults)."""
+    """LightFM hyper-parameters (the reference's defaults).
+
+    ``max_interactions`` bounds the cost (one WARP epoch visits every interaction): when
+    the data has more, a seeded sample of whole user histories within the budget trains the
+    model, and every other user gets the features-only embedding new users get (fold-in).
+    None trains on everything, as the reference did.
+    """
 
     no_components: int = 64
     k: int = 15
@@ -31,6 +38,7 @@ class LightFMConfig:
     user_alpha: float = 0.0
     seed: int = 42
     num_threads: int = max(1, os.cpu_count() or 1)
+    max_interactions: int | None = None
 
 
 def with_identity(features: np.ndarray) -> sparse.csr_matrix:
@@ -46,16 +54,24 @@ class HybridInputs:
     interactions: sparse.coo_matrix
     user_features: sparse.csr_matrix
     item_features: sparse.csr_matrix
+    every_user_features: np.ndarray  # the features alone, of every user of the dataset
 
 
-def hybrid_inputs(data: Dataset) -> HybridInputs:
-    """Interactions and identity + feature matrices for a dataset."""
+def hybrid_inputs(data: Dataset, users: np.ndarray | None = None) -> HybridInputs:
+    """Interactions and identity + feature matrices for a dataset, or for some of its users
+    (rows in the order of ``users``)."""
     genres = genre_vocabulary(data.catalog)
     item_genres = genre_matrix(data.catalog, genres)
     user_features = build_user_features(data.rating_matrix, item_genres)
     item_features = build_item_features(data.catalog).values
+    seen, trained_features = data.seen_matrix, user_features
+    if users is not None:
+        seen, trained_features = seen[users], user_features[users]
     return HybridInputs(
-        data.seen_matrix.tocoo(), with_identity(user_features), with_identity(item_features)
+        seen.tocoo(),
+        with_identity(trained_features),
+        with_identity(item_features),
+        user_features,
     )
 
 
@@ -98,18 +114,23 @@ class LightFMRecommender(Recommender):
         self.config = config or LightFMConfig()
 
     def _fit(self, data: Dataset) -> None:
-        inputs = hybrid_inputs(data)
+        counts = np.diff(data.seen_matrix.indptr)
+        trained = users_within_budget(counts, self.config.max_interactions, self.config.seed)
+        inputs = hybrid_inputs(data, trained)
         model = fit_lightfm(
             self.config, inputs.interactions, inputs.user_features, inputs.item_features
         )
         item_bias, item_embedding = model.get_item_representations(inputs.item_features)
-        _, user_embedding = model.get_user_representations(inputs.user_features)
+        _, trained_embedding = model.get_user_representations(inputs.user_features)
         self.item_bias = np.asarray(item_bias, dtype=np.float32)
         self.item_embeddings = np.asarray(item_embedding, dtype=np.float32)
-        self.user_embeddings = np.asarray(user_embedding, dtype=np.float32)
-        n_users = data.n_users
         # Feature rows of the user embedding matrix: fold-in for users not seen in training.
-        self.user_feature_embeddings = np.asarray(model.user_embeddings[n_users:], dtype=np.float32)
+        self.user_feature_embeddings = np.asarray(
+            model.user_embeddings[len(trained) :], dtype=np.float32
+        )
+        self.user_embeddings = self.vectors_from_features(inputs.every_user_features)
+        self.user_embeddings[trained] = trained_embedding
+        self.trained_users = len(trained)
 
     def vectors_from_features(self, user_features: np.ndarray) -> np.ndarray:
         """Embeddings of users known only by their features (no identity row): fold-in."""

@@ -11,15 +11,22 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from otaku.columns import RATING_MAX, RATING_MIN, Columns
+from otaku.columns import RATING_MAX, RATING_MIN
 from otaku.data.dataset import Dataset
+from otaku.data.sampling import users_within_budget
 from otaku.models.base import NotFittedError
 from otaku.progress import StepBar
 
 
 @dataclass(frozen=True)
 class RatingModelConfig:
-    """The reference's LightGBM parameters."""
+    """LightGBM parameters (the reference's by default) and the training budget.
+
+    ``max_ratings`` bounds the training rows: with more ratings than that, a seeded sample of
+    whole user histories within the budget trains the model (None: every rating, as the
+    reference did on its 13k-user slice). Rows are built in batches (:class:`FeatureRows`),
+    never as one ratings x features matrix.
+    """
 
     num_boost_round: int = 2000
     learning_rate: float = 0.01
@@ -31,6 +38,7 @@ class RatingModelConfig:
     validation_user_share: float = 0.1
     seed: int = 42
     num_threads: int = max(1, os.cpu_count() or 1)
+    max_ratings: int | None = None
 
     def lightgbm_params(self) -> dict[str, Any]:
         """Parameters in LightGBM's vocabulary."""
@@ -58,16 +66,23 @@ class RatingModel:
     def fit(
         self, data: Dataset, user_features: np.ndarray, item_vectors: np.ndarray
     ) -> "RatingModel":
-        """Train on every rating of ``data``; validation users drive early stopping."""
+        """Train on the ratings of ``data`` (or of a user sample within ``max_ratings``);
+        validation users drive early stopping."""
         rng = np.random.default_rng(self.config.seed)
-        user_idx = data.ratings[Columns.user_idx].to_numpy()
-        item_idx = data.ratings[Columns.item_idx].to_numpy()
-        target = data.ratings[Columns.rating].to_numpy(np.float32)
-        validation_users = rng.random(data.n_users) < self.config.validation_user_share
-        is_validation = validation_users[user_idx]
-        features = rows(user_features[user_idx], item_vectors[item_idx])
-        train = lgb.Dataset(features[~is_validation], target[~is_validation], free_raw_data=True)
-        valid = lgb.Dataset(features[is_validation], target[is_validation], reference=train)
+        matrix = data.rating_matrix
+        counts = np.diff(matrix.indptr)
+        users = users_within_budget(counts, self.config.max_ratings, self.config.seed)
+        sample = matrix[users]
+        user_idx = np.repeat(users, np.diff(sample.indptr))
+        item_idx, target = sample.indices, sample.data.astype(np.float32)
+        self.trained_users, self.trained_ratings = len(users), len(target)
+        is_validation = (rng.random(data.n_users) < self.config.validation_user_share)[user_idx]
+
+        def part(mask: np.ndarray) -> FeatureRows:
+            return FeatureRows(user_features, item_vectors, user_idx[mask], item_idx[mask])
+
+        train = lgb.Dataset(part(~is_validation), target[~is_validation], free_raw_data=True)
+        valid = lgb.Dataset(part(is_validation), target[is_validation], reference=train)
         total = self.config.num_boost_round
         with StepBar("Rating model (LightGBM rounds)", total) as bar:
             self.booster = lgb.train(
@@ -96,6 +111,37 @@ class RatingModel:
         if self.booster is None:
             raise NotFittedError("RatingModel is not fitted: call fit() first")
         return predict_best(self.booster, features, num_threads)
+
+
+class FeatureRows(lgb.Sequence):
+    """Rating-model input rows (user features ⊕ item vectors) for (user, item) pairs, built
+    batch by batch when LightGBM reads them: memory grows with the batch, not the ratings."""
+
+    batch_size = 16_384
+
+    def __init__(
+        self,
+        user_features: np.ndarray,
+        item_vectors: np.ndarray,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+    ) -> None:
+        self.user_features = user_features
+        self.item_vectors = item_vectors
+        self.user_idx = user_idx
+        self.item_idx = item_idx
+
+    def __len__(self) -> int:
+        return len(self.user_idx)
+
+    def __getitem__(self, index: int | slice | list[int]) -> np.ndarray:
+        """One row (an int: LightGBM's sampling for bins, which wants float64) or a 2-D
+        float32 batch (slice or list)."""
+        users, items = self.user_idx[index], self.item_idx[index]
+        if np.ndim(users) == 0:
+            row = rows(self.user_features[users], self.item_vectors[items][None, :])[0]
+            return row.astype(np.float64)
+        return rows(self.user_features[users], self.item_vectors[items])
 
 
 class ThreadCountGate:

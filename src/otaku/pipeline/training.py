@@ -18,6 +18,7 @@ class TrainConfig:
 
     components: ComponentsConfig = field(default_factory=ComponentsConfig)
     ranker: RankerConfig = field(default_factory=RankerConfig)
+    preset: str = "custom"  # the named preset it came from (otaku.pipeline.presets)
 
 
 @dataclass
@@ -27,6 +28,21 @@ class TrainedModels:
     components: Components
     ranker: lgb.Booster
     timings: dict[str, float]
+
+    @property
+    def samples(self) -> dict[str, int]:
+        """How much of the data the budgeted components trained on (the preset's choice)."""
+        parts = self.components
+        counts = {
+            "users": int(parts.state.users.external_ids.size),
+            "ratings": int(parts.ratings.nnz),
+            "lightfm_users": int(getattr(parts.lightfm, "trained_users", 0)),
+        }
+        rating = parts.rating_model
+        if rating is not None:
+            counts["rating_model_users"] = int(getattr(rating, "trained_users", 0))
+            counts["rating_model_ratings"] = int(getattr(rating, "trained_ratings", 0))
+        return counts
 
     @property
     def feature_names(self) -> list[str]:
