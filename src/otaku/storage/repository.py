@@ -6,7 +6,7 @@ when the database is PostgreSQL, and multi-row INSERTs elsewhere.
 """
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pandas as pd
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from otaku.columns import ID_MAX, Columns
+from otaku.storage.bulk import keys_set_aside, worth_setting_aside
 from otaku.storage.models import (
     Anime,
     Base,
@@ -166,7 +167,9 @@ class Repository:
         """Insert a frame of plain columns (no JSON) in chunks, calling ``progress`` after each.
 
         On PostgreSQL it is one COPY fed chunk by chunk as CSV, so the server parses and checks
-        rows while the next chunk is formatted.
+        rows while the next chunk is formatted; a load as large as half the table or more runs
+        with the table's keys and indexes set aside and rebuilt after it
+        (:mod:`otaku.storage.bulk`; only for tables no foreign key points at).
         """
         chunks = [frame.iloc[i : i + CHUNK_ROWS] for i in range(0, len(frame), CHUNK_ROWS)]
         if self.session.get_bind().dialect.name != "postgresql":
@@ -176,7 +179,13 @@ class Repository:
                 if progress:
                     progress()
             return len(frame)
-        with self._copy_into(table, [str(name) for name in frame.columns], "csv") as copy:
+        name = table.__tablename__
+        large = len(frame) > 0 and worth_setting_aside(self.session, name, len(frame))
+        columns = [str(column) for column in frame.columns]
+        with (
+            keys_set_aside(self.session, name) if large else nullcontext(),
+            self._copy_into(table, columns, "csv") as copy,
+        ):
             for chunk in chunks:
                 copy.write(chunk.to_csv(header=False, index=False))
                 if progress:
