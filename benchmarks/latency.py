@@ -181,8 +181,11 @@ def main() -> None:
         + ", ".join(f"{stage} {ms:.2f}" for stage, ms in stages.items())
     )
 
-    seed_rows, summary = _seed_comparison(engine, rng, args.seed_users)
-    print_latency_table("Seed algorithm: pandas reference vs engine (same bundle)", seed_rows)
+    seed_rows: dict[str, dict[str, float]] = {}
+    summary: dict[str, Any] = {}
+    if args.seed_users:  # 0 skips the pandas reference (slow at full size)
+        seed_rows, summary = _seed_comparison(engine, rng, args.seed_users)
+        print_latency_table("Seed algorithm: pandas reference vs engine (same bundle)", seed_rows)
     sizes = _model_sizes(engine)
     facts = {
         "engine_load_seconds": load_seconds,

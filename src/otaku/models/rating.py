@@ -34,6 +34,7 @@ class RatingModelConfig:
     num_leaves: int = 255
     colsample_bytree: float = 0.8
     subsample: float = 0.8
+    max_bin: int = 255
     early_stopping_rounds: int = 20
     validation_user_share: float = 0.1
     seed: int = 42
@@ -50,6 +51,7 @@ class RatingModelConfig:
             "colsample_bytree": self.colsample_bytree,
             "subsample": self.subsample,
             "subsample_freq": 1,
+            "max_bin": self.max_bin,
             "seed": self.seed,
             "num_threads": self.num_threads,
             "verbosity": -1,

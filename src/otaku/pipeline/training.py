@@ -1,5 +1,6 @@
 """Fit everything a bundle holds: the components and the default strategy's ranker."""
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -10,6 +11,8 @@ from otaku.data.dataset import Dataset
 from otaku.pipeline.candidates import feature_names
 from otaku.pipeline.components import Components, ComponentsConfig, fit_components
 from otaku.pipeline.ranker import RankerConfig, train_ranker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def fit_all(data: Dataset, config: TrainConfig, text_embeddings: np.ndarray) -> 
     started = time.perf_counter()
     ranker = train_ranker(data, config.components, text_embeddings, config.ranker)
     ranked = time.perf_counter()
+    log.info("fitted ranker in %.1f s (with its stage-one components)", ranked - started)
     components = fit_components(data, config.components, text_embeddings)
     done = time.perf_counter()
     timings = {"ranker_two_stage": ranked - started, "components": done - ranked}

@@ -1,0 +1,226 @@
+"""Training and serving cost at one data size: wall time and peak RSS per stage (parse,
+each component, the ranker, the rating model, bundle save), engine load, known-user latency
+and the PostgreSQL load rate. Run it once per size; the table in scale.md fits how each
+stage grows with the number of ratings over every size recorded in scale.json.
+
+    python benchmarks/scale.py --data /tmp/synth-13k --label 2.4M --out reports/benchmarks \
+        [--preset fast] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432]
+"""
+
+import argparse
+import json
+import logging
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import console
+
+from otaku.config import Settings
+from otaku.data.files import DataSources
+from otaku.jobs.train import compute_text_embeddings
+from otaku.pipeline.bundle import Bundle
+from otaku.pipeline.presets import preset_config
+from otaku.pipeline.training import fit_all
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+class StagePeaks(logging.Handler):
+    """Wall time and peak RSS of each stage; a stage ends when the pipeline logs
+    "fitted NAME in …" (or when :meth:`stage` ends); a sampler thread reads the RSS."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.stages: dict[str, dict[str, float]] = {}
+        self._peak = 0.0
+        self._started = time.perf_counter()
+        self._prefix = ""
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self._peak = max(self._peak, _current_rss_mb())
+
+    def _close_stage(self, name: str) -> None:
+        now = time.perf_counter()
+        peak = max(self._peak, _current_rss_mb())
+        self.stages[name] = {"seconds": now - self._started, "peak_rss_mb": peak}
+        self._started, self._peak = now, _current_rss_mb()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.match(r"fitted (\S+) in", record.getMessage())
+        if found:
+            name = found.group(1)
+            if name == "ranker":
+                self._close_stage("ranker (candidates + boosting)")
+                self._prefix = ""
+            else:
+                self._close_stage(self._prefix + name)
+
+    @contextmanager
+    def stage(self, name: str, prefix: str = "") -> Iterator[None]:
+        """A stage measured around a block; ``prefix`` names the components fitted in it."""
+        self._close_stage("(between stages)")
+        self._prefix = prefix
+        yield
+        self._close_stage(name)
+        self._prefix = ""
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+
+
+def _latency(bundle: Path) -> dict[str, Any]:
+    out = bundle.parent / f"latency-{bundle.name}.json"
+    script = Path(__file__).resolve().parent / "latency.py"
+    command = [sys.executable, str(script), "--bundle", str(bundle), "--requests", "200"]
+    subprocess.run([*command, "--seed-users", "0", "--out", str(out)], check=True)
+    figures = json.loads(out.read_text())
+    known = figures["questions"]["known user (default)"]
+    return {
+        "engine_load_seconds": figures["engine_load_seconds"],
+        "engine_peak_rss_mb": figures["peak_rss_mb"],
+        "known_user_first_p50_ms": known["p50_ms"],
+        "known_user_first_p99_ms": known["p99_ms"],
+    }
+
+
+def _postgres_rate(server: str, sources: DataSources) -> dict[str, float]:
+    from sqlalchemy import create_engine, text
+
+    from otaku.jobs.load import load_dataset
+    from otaku.storage.database import Database, create_db_engine, migrate
+
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    name = f"otaku_scale_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        database = Database(create_db_engine(f"{server}/{name}"))
+        migrate(database.engine)
+        outcome = load_dataset(database, sources.load(), pool_share=0.0, seed=42)
+        database.engine.dispose()
+        return {
+            "postgres_ratings_per_second": outcome.ratings_per_second,
+            "postgres_load_seconds": outcome.seconds,
+        }
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _slopes(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per stage, the exponent b of seconds ≈ a · ratings^b (least squares on logs)."""
+    slopes: dict[str, float] = {}
+    names = set.intersection(*(set(run["stages"]) for run in runs)) if runs else set()
+    for name in sorted(names):
+        x = np.log([run["ratings"] for run in runs])
+        y = np.log([max(run["stages"][name]["seconds"], 1e-3) for run in runs])
+        if len(set(x)) >= 2:
+            slopes[name] = float(np.polyfit(x, y, 1)[0])
+    return slopes
+
+
+def _markdown(runs: list[dict[str, Any]]) -> str:
+    runs = sorted(runs, key=lambda run: run["ratings"])
+    slopes = _slopes(runs)
+    header = "| stage | " + " | ".join(f"{run['label']} s / peak GB" for run in runs)
+    lines = [header + " | slope |", "|---|" + "---:|" * (len(runs) + 1)]
+    for name in sorted({name for run in runs for name in run["stages"]}):
+        cells = []
+        for run in runs:
+            stage = run["stages"].get(name)
+            cells.append(
+                f"{stage['seconds']:.1f} / {stage['peak_rss_mb'] / 1024:.1f}" if stage else "–"
+            )
+        slope = f"{slopes[name]:.2f}" if name in slopes else "–"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {slope} |")
+    for key in (
+        "ratings",
+        "users",
+        "engine_load_seconds",
+        "engine_peak_rss_mb",
+        "known_user_first_p50_ms",
+        "known_user_first_p99_ms",
+        "postgres_ratings_per_second",
+    ):
+        values = [run.get(key) for run in runs]
+        cells = [f"{value:,.1f}" if isinstance(value, float) else f"{value}" for value in values]
+        lines.append(f"| {key} | " + " | ".join(cells) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Measure one size, add it to scale.json and rewrite scale.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="A Kaggle-shaped directory.")
+    parser.add_argument("--anime", type=Path, default=None)
+    parser.add_argument("--synopses", type=Path, default=None)
+    parser.add_argument("--ratings", type=Path, action="append", default=None)
+    parser.add_argument("--label", required=True, help="Name of this size in the table.")
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--postgres", default=None, help="A server URL to time the load on.")
+    parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    parser.add_argument("--bundles", type=Path, default=Path("/tmp/otaku-scale-bundles"))
+    args = parser.parse_args()
+    settings = Settings()
+    if args.data is not None:
+        sources = DataSources.from_directory(args.data)
+    else:
+        sources = DataSources(args.anime, args.synopses, tuple(args.ratings or ()), seed=42)
+    peaks = StagePeaks()
+    logging.getLogger("otaku").addHandler(peaks)
+    logging.getLogger("otaku").setLevel(logging.INFO)
+    started = time.perf_counter()
+    with peaks.stage("parse + validate + dataset"):
+        data = sources.load()
+    with peaks.stage("text embeddings (cached)"):
+        text = compute_text_embeddings(data, settings, enabled=True)
+    with peaks.stage("fit_all (the rest)", prefix="stage_one."):
+        models = fit_all(data, preset_config(args.preset, settings.seed), text)
+    bundle_dir = args.bundles / args.label
+    with peaks.stage("bundle save"):
+        Bundle(models, {"version": f"scale-{args.label}", "preset": args.preset}).save(bundle_dir)
+    total = time.perf_counter() - started
+    peaks.close()
+    run: dict[str, Any] = {
+        "label": args.label,
+        "preset": args.preset,
+        "ratings": len(data.ratings),
+        "users": data.n_users,
+        "items": data.n_items,
+        "training_seconds": total,
+        "stages": {k: v for k, v in peaks.stages.items() if k != "(between stages)"},
+        "samples": models.samples,
+    }
+    run.update(_latency(bundle_dir))
+    if args.postgres:
+        run.update(_postgres_rate(args.postgres, sources))
+    record = args.out / "scale.json"
+    earlier = json.loads(record.read_text()) if record.exists() else []
+    runs = [earlier_run for earlier_run in earlier if earlier_run["label"] != args.label]
+    runs.append(run)
+    record.write_text(json.dumps(runs, indent=2))
+    (args.out / "scale.md").write_text(_markdown(runs))
+    console.print(_markdown(runs))
+
+
+if __name__ == "__main__":
+    main()
