@@ -33,6 +33,7 @@ runner = CliRunner()
         ["promote"],
         ["scheduler"],
         ["strategies"],
+        ["presets"],
     ],
 )
 def test_help_on_every_command(command: list[str]) -> None:
@@ -62,6 +63,19 @@ def test_strategies_lists_the_registry_and_the_configured_sources(
     get_settings.cache_clear()
     assert result.exit_code == 2
     assert "source 'x': 'kind' must be one of" in result.output
+
+
+def test_presets_are_listed_and_a_wrong_one_is_refused() -> None:
+    listed = runner.invoke(app, ["presets"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    for name in ("fast (configured)", "reference", "quick"):
+        assert name in listed.output
+    wrong = runner.invoke(app, ["train", "--demo", "--preset", "turbo"])
+    assert wrong.exit_code == 2
+    assert "unknown preset 'turbo'; presets: fast, reference, quick" in wrong.output
+    both = runner.invoke(app, ["train", "--demo", "--quick", "--preset", "reference"])
+    assert both.exit_code == 2
+    assert "--quick is --preset quick" in both.output
 
 
 def test_validate_reports_bad_row(tmp_path: Path) -> None:

@@ -36,6 +36,11 @@ def test_train_register_and_load_back(
     assert held > 0 and meta["holdout"]["rule"] == "user-and-pair-hash/1"
     trained = outcome.bundle.models.components.ratings.nnz
     assert trained == meta["counts"]["ratings"] - held
+    # what the budgets chose is on record (no budget in this config: every user)
+    assert meta["preset"] == quick_config.preset
+    assert meta["samples"]["ratings"] == trained
+    assert meta["samples"]["lightfm_users"] == meta["samples"]["users"]
+    assert meta["samples"]["rating_model_ratings"] == trained
 
     from_disk = Bundle.load(outcome.directory)
     from_registry = load_registered(settings)

@@ -37,7 +37,7 @@ class TrainedModels:
         """How much of the data the budgeted components trained on (the preset's choice)."""
         parts = self.components
         counts = {
-            "users": int(parts.state.users.external_ids.size),
+            "users": int(np.count_nonzero(np.diff(parts.ratings.indptr))),  # with ratings
             "ratings": int(parts.ratings.nnz),
             "lightfm_users": int(getattr(parts.lightfm, "trained_users", 0)),
         }
