@@ -143,7 +143,9 @@ def write_synthetic(
     catalog = load_demo_catalog()
     shutil.copyfile(demo_catalog_path(), out / "anime.csv")
     if synopses is not None:
-        shutil.copyfile(synopses, out / "anime_with_synopsis.csv")
+        # keep a .gz compressed under a .gz name: the readers decide by the suffix
+        compressed = ".gz" if synopses.suffix == ".gz" else ""
+        shutil.copyfile(synopses, out / f"anime_with_synopsis.csv{compressed}")
     else:
         _synopses(catalog).to_csv(out / "anime_with_synopsis.csv", index=False)
     population = Population(catalog, shape or UserShape())

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from otaku.columns import Columns
 from otaku.data import synth
 from otaku.data.demo import MAL_RATING_SHARES
 from otaku.data.files import DataSources
@@ -86,3 +87,15 @@ def test_memory_stays_flat_as_users_grow(tmp_path: Path, monkeypatch: pytest.Mon
 def test_zero_users_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         synth.write_synthetic(tmp_path, 0)
+
+
+def test_real_synopses_copied_compressed_are_read(tmp_path: Path) -> None:
+    import gzip
+
+    source = tmp_path / "anime_with_synopsis.csv.gz"
+    anime_id = int(synth.load_demo_catalog()[Columns.anime_id].iloc[0])
+    with gzip.open(source, "wt") as handle:
+        handle.write(f'MAL_ID,Name,synopsis\n{anime_id},X,"A real synopsis."\n')
+    synth.write_synthetic(tmp_path / "out", 50, seed=1, synopses=source)
+    data = DataSources.from_directory(tmp_path / "out").load()
+    assert "A real synopsis." in set(data.synopses)
