@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -143,7 +144,8 @@ def _markdown(runs: list[dict[str, Any]]) -> str:
     slopes = _slopes(runs)
     header = "| stage | " + " | ".join(f"{run['label']} s / peak GB" for run in runs)
     lines = [header + " | slope |", "|---|" + "---:|" * (len(runs) + 1)]
-    for name in sorted({name for run in runs for name in run["stages"]}):
+    names = list(dict.fromkeys(name for run in runs for name in run["stages"]))  # run order
+    for name in names:
         cells = []
         for run in runs:
             stage = run["stages"].get(name)
@@ -174,12 +176,21 @@ def main() -> None:
     parser.add_argument("--anime", type=Path, default=None)
     parser.add_argument("--synopses", type=Path, default=None)
     parser.add_argument("--ratings", type=Path, action="append", default=None)
-    parser.add_argument("--label", required=True, help="Name of this size in the table.")
+    parser.add_argument("--label", default=None, help="Name of this size in the table.")
+    parser.add_argument(
+        "--table-only", action="store_true", help="Rewrite scale.md from scale.json only."
+    )
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--postgres", default=None, help="A server URL to time the load on.")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     parser.add_argument("--bundles", type=Path, default=Path("/tmp/otaku-scale-bundles"))
     args = parser.parse_args()
+    record = args.out / "scale.json"
+    if args.table_only:
+        (args.out / "scale.md").write_text(_markdown(json.loads(record.read_text())))
+        return
+    if args.label is None:
+        parser.error("--label is required to measure a size")
     settings = Settings()
     if args.data is not None:
         sources = DataSources.from_directory(args.data)
@@ -196,6 +207,7 @@ def main() -> None:
     with peaks.stage("fit_all (the rest)", prefix="stage_one."):
         models = fit_all(data, preset_config(args.preset, settings.seed), text)
     bundle_dir = args.bundles / args.label
+    shutil.rmtree(bundle_dir, ignore_errors=True)  # an earlier run's bundle of this size
     with peaks.stage("bundle save"):
         Bundle(models, {"version": f"scale-{args.label}", "preset": args.preset}).save(bundle_dir)
     total = time.perf_counter() - started
@@ -213,7 +225,6 @@ def main() -> None:
     run.update(_latency(bundle_dir))
     if args.postgres:
         run.update(_postgres_rate(args.postgres, sources))
-    record = args.out / "scale.json"
     earlier = json.loads(record.read_text()) if record.exists() else []
     runs = [earlier_run for earlier_run in earlier if earlier_run["label"] != args.label]
     runs.append(run)

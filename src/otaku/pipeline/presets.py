@@ -30,17 +30,17 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset(
             "fast",
-            "the default: LightFM 5 epochs on at most 1.5M interactions (a user sample; "
+            "the default: LightFM 5 epochs on at most 500k interactions (a user sample; "
             "everyone else folded in from features); the rating model with learning rate 0.1, "
-            "600 rounds, half the rows and 30% of the features per tree, on at most 2M "
+            "600 rounds, half the rows and 30% of the features per tree, on at most 500k "
             "ratings of whole users; collaborative sources on every rating",
-            lightfm={"epochs": 5, "max_interactions": 1_500_000},
+            lightfm={"epochs": 5, "max_interactions": 500_000},
             rating={
                 "learning_rate": 0.1,
                 "num_boost_round": 600,
                 "subsample": 0.5,
                 "colsample_bytree": 0.3,
-                "max_ratings": 2_000_000,
+                "max_ratings": 500_000,
             },
         ),
         Preset(
