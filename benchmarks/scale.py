@@ -45,8 +45,9 @@ class StagePeaks(logging.Handler):
     """Wall time and peak RSS of each stage; a stage ends when the pipeline logs
     "fitted NAME in …" (or when :meth:`stage` ends); a sampler thread reads the RSS."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Path | None = None) -> None:
         super().__init__(logging.INFO)
+        self.progress = progress  # the stages so far, rewritten as each ends (long runs)
         self.stages: dict[str, dict[str, float]] = {}
         self._peak = 0.0
         self._started = time.perf_counter()
@@ -63,6 +64,8 @@ class StagePeaks(logging.Handler):
         peak = max(self._peak, _current_rss_mb())
         self.stages[name] = {"seconds": now - self._started, "peak_rss_mb": peak}
         self._started, self._peak = now, _current_rss_mb()
+        if self.progress is not None:
+            self.progress.write_text(json.dumps(self.stages, indent=2))
 
     def emit(self, record: logging.LogRecord) -> None:
         found = re.match(r"fitted (\S+) in", record.getMessage())
@@ -192,11 +195,12 @@ def main() -> None:
     if args.label is None:
         parser.error("--label is required to measure a size")
     settings = Settings()
+    args.bundles.mkdir(parents=True, exist_ok=True)
     if args.data is not None:
         sources = DataSources.from_directory(args.data)
     else:
         sources = DataSources(args.anime, args.synopses, tuple(args.ratings or ()), seed=42)
-    peaks = StagePeaks()
+    peaks = StagePeaks(args.bundles / f"stages-{args.label}.json")
     logging.getLogger("otaku").addHandler(peaks)
     logging.getLogger("otaku").setLevel(logging.INFO)
     started = time.perf_counter()
@@ -207,7 +211,8 @@ def main() -> None:
     with peaks.stage("fit_all (the rest)", prefix="stage_one."):
         models = fit_all(data, preset_config(args.preset, settings.seed), text)
     bundle_dir = args.bundles / args.label
-    shutil.rmtree(bundle_dir, ignore_errors=True)  # an earlier run's bundle of this size
+    for earlier in (bundle_dir, bundle_dir.with_name(bundle_dir.name + ".partial")):
+        shutil.rmtree(earlier, ignore_errors=True)  # an earlier run's bundle of this size
     with peaks.stage("bundle save"):
         Bundle(models, {"version": f"scale-{args.label}", "preset": args.preset}).save(bundle_dir)
     total = time.perf_counter() - started
