@@ -29,11 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import console
 
 from otaku.config import Settings
+from otaku.data.dataset import Dataset
 from otaku.data.files import DataSources
 from otaku.jobs.train import compute_text_embeddings
 from otaku.pipeline.bundle import Bundle
+from otaku.pipeline.components import fit_source
 from otaku.pipeline.presets import preset_config
-from otaku.pipeline.training import fit_all
+from otaku.pipeline.sources import FitInputs
+from otaku.pipeline.training import TrainConfig, fit_all
 
 
 def _current_rss_mb() -> float:
@@ -172,8 +175,20 @@ def _markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Measure one size, add it to scale.json and rewrite scale.md."""
+def _fit_one_source(
+    peaks: StagePeaks, data: Dataset, text: np.ndarray, config: TrainConfig, name: str
+) -> None:
+    """Fit one configured source alone and print its time and peak RSS."""
+    specs = {spec.name: spec for spec in config.components.sources}
+    inputs = FitInputs(data, text, None, config.components.seed)
+    with peaks.stage(f"source.{name} alone"):
+        fit_source(specs[name], inputs)
+    peaks.close()
+    for stage, figures in peaks.stages.items():
+        console.print(f"{stage}: {figures['seconds']:.1f} s, peak {figures['peak_rss_mb']:,.0f} MB")
+
+
+def _arguments() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="A Kaggle-shaped directory.")
     parser.add_argument("--anime", type=Path, default=None)
@@ -187,7 +202,15 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, help="A server URL to time the load on.")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     parser.add_argument("--bundles", type=Path, default=Path("/tmp/otaku-scale-bundles"))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--source", default=None, help="Only fit this configured source (time and peak RSS)."
+    )
+    return parser, parser.parse_args()
+
+
+def main() -> None:
+    """Measure one size, add it to scale.json and rewrite scale.md."""
+    parser, args = _arguments()
     record = args.out / "scale.json"
     if args.table_only:
         (args.out / "scale.md").write_text(_markdown(json.loads(record.read_text())))
@@ -208,8 +231,12 @@ def main() -> None:
         data = sources.load()
     with peaks.stage("text embeddings (cached)"):
         text = compute_text_embeddings(data, settings, enabled=True)
+    config = preset_config(args.preset, settings.seed)
+    if args.source is not None:
+        _fit_one_source(peaks, data, text, config, args.source)
+        return
     with peaks.stage("fit_all (the rest)", prefix="stage_one."):
-        models = fit_all(data, preset_config(args.preset, settings.seed), text)
+        models = fit_all(data, config, text)
     bundle_dir = args.bundles / args.label
     for earlier in (bundle_dir, bundle_dir.with_name(bundle_dir.name + ".partial")):
         shutil.rmtree(earlier, ignore_errors=True)  # an earlier run's bundle of this size

@@ -9,6 +9,20 @@ from scipy import sparse
 from otaku.data.dataset import Dataset, binarise
 from otaku.models.base import Recommender
 
+# Users per block of the item-item gram: each block's sparse product holds at most
+# items x items entries, so memory stays near the dense result whatever the number of users.
+GRAM_BLOCK_USERS = 20_000
+
+
+def item_gram(interactions: sparse.csr_matrix) -> np.ndarray:
+    """``X.T @ X`` as a dense float64 array, summed over blocks of users (rows)."""
+    n_items = interactions.shape[1]
+    gram = np.zeros((n_items, n_items), dtype=np.float64)
+    for start in range(0, interactions.shape[0], GRAM_BLOCK_USERS):
+        block = interactions[start : start + GRAM_BLOCK_USERS]
+        gram += (block.T @ block).toarray()
+    return gram
+
 
 class ItemKNNRecommender(Recommender):
     """Item-based kNN: cosine similarity of binary item columns, ``neighbours`` kept per item."""
@@ -73,7 +87,7 @@ class EASERecommender(Recommender):
         counts = np.asarray(interactions.sum(axis=0)).ravel()
         self._columns = np.flatnonzero(counts >= self.min_item_ratings)
         seen = interactions[:, self._columns]
-        gram = np.asarray((seen.T @ seen).todense(), dtype=np.float64)
+        gram = item_gram(seen.tocsr())
         gram[np.diag_indices_from(gram)] += self.regularization
         precision = np.linalg.inv(gram)
         weights = precision / (-np.diag(precision))

@@ -74,3 +74,14 @@ def test_load_refuses_another_model_type(small_dataset: Dataset, tmp_path: Path)
     ItemKNNRecommender(neighbours=5).fit(small_dataset).save(tmp_path / "knn.joblib")
     with pytest.raises(TypeError, match="not a EASERecommender"):
         EASERecommender.load(tmp_path / "knn.joblib")
+
+
+def test_the_item_gram_summed_by_user_blocks_is_the_whole_product(
+    small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otaku.models import baselines
+
+    seen = small_dataset.seen_matrix
+    whole = (seen.T @ seen).toarray()
+    monkeypatch.setattr(baselines, "GRAM_BLOCK_USERS", 7)  # many blocks, a ragged last one
+    assert np.array_equal(baselines.item_gram(seen), whole)
