@@ -85,3 +85,13 @@ def test_the_item_gram_summed_by_user_blocks_is_the_whole_product(
     whole = (seen.T @ seen).toarray()
     monkeypatch.setattr(baselines, "GRAM_BLOCK_USERS", 7)  # many blocks, a ragged last one
     assert np.array_equal(baselines.item_gram(seen), whole)
+
+
+def test_ease_weights_are_the_closed_form(small_dataset: Dataset) -> None:
+    model = EASERecommender(min_item_ratings=1, regularization=50.0).fit(small_dataset)
+    seen = small_dataset.seen_matrix[:, model._columns].toarray().astype(np.float64)
+    gram = seen.T @ seen + 50.0 * np.eye(seen.shape[1])
+    precision = np.linalg.inv(gram)
+    expected = precision / -np.diag(precision)
+    np.fill_diagonal(expected, 0.0)
+    assert np.allclose(model._weights, expected, atol=1e-5)
