@@ -238,8 +238,7 @@ def main() -> None:
     with peaks.stage("fit_all (the rest)", prefix="stage_one."):
         models = fit_all(data, config, text)
     bundle_dir = args.bundles / args.label
-    for earlier in (bundle_dir, bundle_dir.with_name(bundle_dir.name + ".partial")):
-        shutil.rmtree(earlier, ignore_errors=True)  # an earlier run's bundle of this size
+    shutil.rmtree(bundle_dir, ignore_errors=True)  # an earlier run's bundle of this size
     with peaks.stage("bundle save"):
         Bundle(models, {"version": f"scale-{args.label}", "preset": args.preset}).save(bundle_dir)
     total = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 import json
 import platform
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,7 +61,8 @@ class Bundle:
     def save(self, directory: Path) -> Path:
         """Write the bundle into ``directory`` (created; written atomically via a temp dir)."""
         temporary = directory.with_name(directory.name + ".partial")
-        temporary.mkdir(parents=True, exist_ok=False)
+        shutil.rmtree(temporary, ignore_errors=True)  # left by a save that crashed: never a bundle
+        temporary.mkdir(parents=True)
         joblib.dump(self.models, temporary / MODELS_FILE, compress=3)
         (temporary / METADATA_FILE).write_text(json.dumps(self.metadata, indent=2, default=str))
         temporary.rename(directory)
