@@ -95,7 +95,9 @@ class EASERecommender(Recommender):
         del gram
         precision /= -np.diag(precision)  # B = P / -diag(P), column by column
         precision[np.diag_indices_from(precision)] = 0.0
-        self._weights = precision.astype(np.float32)
+        # C order: the inverse of the transposed view comes back in Fortran order, and a
+        # sparse history times a Fortran-ordered matrix copies the whole matrix every call.
+        self._weights = np.ascontiguousarray(precision, dtype=np.float32)
         self._n_items = data.n_items
 
     def score_ratings(self, ratings: sparse.csr_matrix) -> np.ndarray:
