@@ -7,7 +7,6 @@ from typing import ClassVar, Self
 
 import joblib
 import numpy as np
-from scipy import sparse
 
 from otaku.data.dataset import Dataset, IdMap
 
@@ -26,11 +25,11 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FitState:
-    """What every fitted model keeps of its training data: id maps, what users saw, popularity."""
+    """What every fitted model keeps of its training data: id maps and popularity (not the
+    ratings themselves: the bundle holds them once, in the components)."""
 
     users: IdMap
     items: IdMap
-    seen: sparse.csr_matrix
     popularity: np.ndarray
 
     @property
@@ -41,7 +40,7 @@ class FitState:
     @classmethod
     def of(cls, data: Dataset) -> "FitState":
         """The state of a dataset."""
-        return cls(data.users, data.items, data.seen_matrix, data.item_counts.astype(np.float32))
+        return cls(data.users, data.items, data.item_counts.astype(np.float32))
 
 
 class Recommender(ABC):
@@ -62,7 +61,7 @@ class Recommender(ABC):
 
     @property
     def state(self) -> FitState:
-        """Id maps and seen items of the data the model was fitted on."""
+        """Id maps and item popularity of the data the model was fitted on."""
         if self._state is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
         return self._state
