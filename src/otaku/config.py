@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     warm_users: int = Field(
         default=10_000,
         description="Known users whose first page is computed in the background after a model "
-        "loads (0: none).",
+        "loads: those who asked lately first, then the most active (0: none; at most the "
+        "ranking cache's 50,000).",
     )
     request_threads: int = Field(
         default=4,

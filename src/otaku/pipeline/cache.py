@@ -37,6 +37,16 @@ class LruCache(Generic[K, V]):
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
+    def newest(self, limit: int) -> list[K]:
+        """Up to ``limit`` keys, the most recently used first."""
+        with self._lock:
+            keys: list[K] = []
+            for key in reversed(self._entries):
+                if len(keys) >= limit:
+                    break
+                keys.append(key)
+            return keys
+
     def clear(self) -> None:
         """Forget every entry and reset the hit and miss counts."""
         with self._lock:

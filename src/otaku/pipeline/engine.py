@@ -125,6 +125,10 @@ class Engine:
         return self.parts.state.users.external_ids
 
     # ----- lookups -------------------------------------------------------------------------
+    def knows_user(self, user_id: int) -> bool:
+        """Whether the model was trained with this user."""
+        return self.parts.state.users.position(user_id) >= 0
+
     def item_of(self, anime_id: int) -> int:
         """Internal index of an anime id (raises :class:`UnknownAnimeError`)."""
         item = self.parts.state.items.position(anime_id)

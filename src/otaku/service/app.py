@@ -128,7 +128,8 @@ def _serve(app: FastAPI, served: ServedModel) -> None:
     app.state.metrics.set_model(served.labels(), served.trained_at, served.loaded_at)
     app.state.metrics.warmed_users.set_function(lambda: served.warm_up.warmed)
     if app.state.settings.warm_users > 0:
-        served.warm_up.start(served.engine, app.state.settings.warm_users)
+        limit = app.state.settings.warm_users
+        served.warm_up.start(served.engine, limit, app.state.users.asked.newest(limit))
 
 
 def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:

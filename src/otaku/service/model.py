@@ -4,13 +4,14 @@ and held behind an atomic reference, so a request keeps the engine it started wi
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from otaku.config import Settings
 from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
+from otaku.pipeline.rankings import RANKING_CACHE_SIZE
 
 log = logging.getLogger(__name__)
 SwapCallback = Callable[["ServedModel"], None]
@@ -18,6 +19,17 @@ SwapCallback = Callable[["ServedModel"], None]
 
 class ModelNotReadyError(RuntimeError):
     """No model is loaded (yet): the service cannot answer recommendation requests."""
+
+
+def warm_order(engine: Engine, limit: int, first: Sequence[int] = ()) -> list[int]:
+    """Who to warm, in order: the users in ``first`` the model knows (those who asked lately
+    are the likeliest to ask again), then the known users with the most ratings. At most
+    ``limit``, and never more than the ranking cache holds: warming beyond it would evict
+    what was just warmed."""
+    limit = min(limit, RANKING_CACHE_SIZE)
+    recent = [int(user) for user in first if engine.knows_user(int(user))]
+    active = engine.most_active_users(limit).tolist()
+    return list(dict.fromkeys([*recent, *active]))[:limit]
 
 
 class WarmUp:
@@ -29,9 +41,10 @@ class WarmUp:
         self.done = False
         self._stop = threading.Event()
 
-    def start(self, engine: Engine, limit: int) -> threading.Thread:
-        """Warm up to ``limit`` users (the most active first) in a daemon thread."""
-        users = engine.most_active_users(limit)
+    def start(self, engine: Engine, limit: int, first: Sequence[int] = ()) -> threading.Thread:
+        """Warm up to ``limit`` users in a daemon thread: ``first`` (the users who asked
+        lately) before the most active (see :func:`warm_order`)."""
+        users = warm_order(engine, limit, first)
         self.total = len(users)
 
         def run() -> None:

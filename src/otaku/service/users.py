@@ -86,6 +86,8 @@ class UserDirectory:
     def __init__(self, database: Database | None) -> None:
         self.database = database
         self._recent: LruCache[int, tuple[np.ndarray, np.ndarray]] = LruCache(RECENT_USERS)
+        # Who asked lately, newest first: a new model warms them before anyone else.
+        self.asked: LruCache[int, bool] = LruCache(RECENT_USERS)
 
     def _require_database(self) -> Database:
         if self.database is None:
@@ -107,10 +109,11 @@ class UserDirectory:
         """The user's current profile; unknown everywhere → :class:`UnknownUserError`; the
         database down and the user unknown to this server → :class:`DatabaseUnavailableError`
         (a 503, not a confident 404)."""
+        self.asked.put(user_id, True)
         if self.database is None:
             return CurrentProfile(engine.known_profile(user_id))
         try:
-            ratings = self._current_ratings(user_id)
+            ratings = self.current_ratings(user_id)
         except OperationalError as error:
             log.warning("database unreachable, answering from what is known here: %s", error)
             return self._without_database(engine, user_id)
@@ -131,7 +134,7 @@ class UserDirectory:
                 "so their ratings cannot be read now; try again shortly"
             ) from None
 
-    def _current_ratings(self, user_id: int) -> dict[int, int] | None:
+    def current_ratings(self, user_id: int) -> dict[int, int] | None:
         """The user's ratings (None when the user is not in the database): one query on the
         request path, a second only for a user without ratings."""
         assert self.database is not None
