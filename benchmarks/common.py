@@ -54,8 +54,23 @@ def time_calls(calls: Sequence[Callable[[], Any]]) -> list[float]:
 
 
 def rss_mb() -> float:
-    """Peak resident memory of this process, MB."""
+    """Peak resident memory of this process, MB: VmHWM, the high-water mark of this
+    process's own memory. Not ``ru_maxrss``: Linux carries that over a fork and exec, so a
+    benchmark started by a big parent (scale.py after training) would report the parent's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now, MB (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def print_latency_table(title: str, rows: dict[str, dict[str, float]]) -> None:

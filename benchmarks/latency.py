@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     console,
+    current_rss_mb,
     load_bundle,
     percentiles,
     print_latency_table,
@@ -161,6 +162,7 @@ def main() -> None:
     bundle, source = load_bundle(args.bundle)
     engine = Engine(bundle.models, bundle.metadata)
     load_seconds = time.perf_counter() - started
+    loaded_rss = current_rss_mb()
     console.print(f"bundle {bundle.version} from {source}; engine ready in {load_seconds:.1f} s")
 
     questions, sampled_users = _questions(engine, rng, args.requests)
@@ -186,10 +188,13 @@ def main() -> None:
     if args.seed_users:  # 0 skips the pandas reference (slow at full size)
         seed_rows, summary = _seed_comparison(engine, rng, args.seed_users)
         print_latency_table("Seed algorithm: pandas reference vs engine (same bundle)", seed_rows)
+    after_requests_rss, peak_rss = current_rss_mb(), rss_mb()  # before dump_model's JSON
     sizes = _model_sizes(engine)
     facts = {
         "engine_load_seconds": load_seconds,
-        "peak_rss_mb": rss_mb(),
+        "engine_rss_mb": loaded_rss,  # right after the load: the engine's steady size
+        "rss_after_requests_mb": after_requests_rss,  # plus caches and allocator slack
+        "peak_rss_mb": peak_rss,  # includes the load's transients
         "torch_imported": "torch" in sys.modules,
         **sizes,
         **summary,

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console
+from common import console, percentiles, time_calls
 
 from otaku.config import Settings
 from otaku.data.dataset import Dataset
@@ -37,6 +38,7 @@ from otaku.pipeline.components import fit_source
 from otaku.pipeline.presets import preset_config
 from otaku.pipeline.sources import FitInputs
 from otaku.pipeline.training import TrainConfig, fit_all
+from otaku.storage.database import Database
 
 
 def _current_rss_mb() -> float:
@@ -103,9 +105,12 @@ def _latency(bundle: Path) -> dict[str, Any]:
     known = figures["questions"]["known user (default)"]
     return {
         "engine_load_seconds": figures["engine_load_seconds"],
+        "engine_rss_mb": figures["engine_rss_mb"],
+        "engine_rss_after_requests_mb": figures["rss_after_requests_mb"],
         "engine_peak_rss_mb": figures["peak_rss_mb"],
         "known_user_first_p50_ms": known["p50_ms"],
         "known_user_first_p99_ms": known["p99_ms"],
+        "known_user_warmed_p50_ms": figures["questions"]["known user (default), warmed"]["p50_ms"],
     }
 
 
@@ -113,7 +118,7 @@ def _postgres_rate(server: str, sources: DataSources) -> dict[str, float]:
     from sqlalchemy import create_engine, text
 
     from otaku.jobs.load import load_dataset
-    from otaku.storage.database import Database, create_db_engine, migrate
+    from otaku.storage.database import create_db_engine, migrate
 
     admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     name = f"otaku_scale_{uuid.uuid4().hex[:8]}"
@@ -122,15 +127,30 @@ def _postgres_rate(server: str, sources: DataSources) -> dict[str, float]:
     try:
         database = Database(create_db_engine(f"{server}/{name}"))
         migrate(database.engine)
-        outcome = load_dataset(database, sources.load(), pool_share=0.0, seed=42)
+        data = sources.load()
+        outcome = load_dataset(database, data, pool_share=0.0, seed=42)
+        reads = _request_reads(database, data.users.external_ids)
         database.engine.dispose()
         return {
             "postgres_ratings_per_second": outcome.ratings_per_second,
             "postgres_load_seconds": outcome.seconds,
+            "postgres_read_p50_ms": reads["p50_ms"],
+            "postgres_read_p99_ms": reads["p99_ms"],
         }
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _request_reads(database: Database, user_ids: np.ndarray, n: int = 500) -> dict[str, float]:
+    """The database read a known user's request makes (their current ratings), timed over
+    ``n`` random users of the loaded table."""
+    from otaku.service.users import UserDirectory
+
+    directory = UserDirectory(database)
+    chosen = np.random.default_rng(42).choice(user_ids, size=min(n, len(user_ids)), replace=False)
+    directory.current_ratings(int(chosen[0]))  # the pool's first connection is not a read
+    return percentiles(time_calls([partial(directory.current_ratings, int(u)) for u in chosen]))
 
 
 def _slopes(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -164,10 +184,15 @@ def _markdown(runs: list[dict[str, Any]]) -> str:
         "ratings",
         "users",
         "engine_load_seconds",
+        "engine_rss_mb",
+        "engine_rss_after_requests_mb",
         "engine_peak_rss_mb",
         "known_user_first_p50_ms",
         "known_user_first_p99_ms",
+        "known_user_warmed_p50_ms",
         "postgres_ratings_per_second",
+        "postgres_read_p50_ms",
+        "postgres_read_p99_ms",
     ):
         values = [run.get(key) for run in runs]
         cells = [f"{value:,.1f}" if isinstance(value, float) else f"{value}" for value in values]
@@ -203,9 +228,39 @@ def _arguments() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     parser.add_argument("--bundles", type=Path, default=Path("/tmp/otaku-scale-bundles"))
     parser.add_argument(
+        "--only",
+        choices=("serving", "postgres"),
+        default=None,
+        help="Measure again only the serving figures (on the size's saved bundle) or the "
+        "PostgreSQL ones of an already recorded size.",
+    )
+    parser.add_argument(
         "--source", default=None, help="Only fit this configured source (time and peak RSS)."
     )
     return parser, parser.parse_args()
+
+
+def _data_sources(args: argparse.Namespace) -> DataSources:
+    if args.data is not None:
+        return DataSources.from_directory(args.data)
+    return DataSources(args.anime, args.synopses, tuple(args.ratings or ()), seed=42)
+
+
+def _remeasure(args: argparse.Namespace, record: Path) -> None:
+    """The serving or PostgreSQL figures of one recorded size, measured again into it."""
+    if args.label is None or (args.only == "postgres" and not args.postgres):
+        raise SystemExit("--only needs --label of a recorded size (and postgres: --postgres)")
+    runs = json.loads(record.read_text())
+    matching = [run for run in runs if run["label"] == args.label]
+    if not matching:
+        raise SystemExit(f"no size labelled {args.label!r} in {record}")
+    if args.only == "serving":
+        matching[0].update(_latency(args.bundles / args.label))
+    else:
+        matching[0].update(_postgres_rate(args.postgres, _data_sources(args)))
+    record.write_text(json.dumps(runs, indent=2))
+    (args.out / "scale.md").write_text(_markdown(runs))
+    console.print(_markdown(runs))
 
 
 def main() -> None:
@@ -217,12 +272,12 @@ def main() -> None:
         return
     if args.label is None:
         parser.error("--label is required to measure a size")
+    if args.only:
+        _remeasure(args, record)
+        return
     settings = Settings()
     args.bundles.mkdir(parents=True, exist_ok=True)
-    if args.data is not None:
-        sources = DataSources.from_directory(args.data)
-    else:
-        sources = DataSources(args.anime, args.synopses, tuple(args.ratings or ()), seed=42)
+    sources = _data_sources(args)
     peaks = StagePeaks(args.bundles / f"stages-{args.label}.json")
     logging.getLogger("otaku").addHandler(peaks)
     logging.getLogger("otaku").setLevel(logging.INFO)
