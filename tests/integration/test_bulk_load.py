@@ -50,6 +50,23 @@ def test_a_large_load_rebuilds_the_keys_as_they_were(
     assert _definitions(postgres) == before
 
 
+def test_a_large_load_leaves_the_planner_fresh_statistics(
+    postgres: Database, small_dataset: Dataset
+) -> None:
+    load_dataset(postgres, small_dataset, pool_share=0.0, seed=1)
+    with postgres.engine.connect() as connection:
+        analysed = connection.execute(
+            text("SELECT attname FROM pg_stats WHERE tablename = 'ratings'")
+        ).scalars()
+        assert "user_id" in set(analysed)
+        # with them, one user's read is planned as the handful of rows it is
+        plan = connection.execute(
+            text("EXPLAIN (FORMAT JSON) SELECT * FROM ratings WHERE user_id = :user"),
+            {"user": int(small_dataset.users.external_ids[0])},
+        ).scalar_one()
+    assert plan[0]["Plan"]["Plan Rows"] < len(small_dataset.ratings) / 20
+
+
 @pytest.mark.parametrize(
     ("frame", "problem"),
     [

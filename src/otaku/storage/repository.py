@@ -168,7 +168,7 @@ class Repository:
 
         On PostgreSQL it is one COPY fed chunk by chunk as CSV, so the server parses and checks
         rows while the next chunk is formatted; a load as large as half the table or more runs
-        with the table's keys and indexes set aside and rebuilt after it
+        with the table's keys and indexes set aside and rebuilt after it, then analysed
         (:mod:`otaku.storage.bulk`; only for tables no foreign key points at).
         """
         chunks = [frame.iloc[i : i + CHUNK_ROWS] for i in range(0, len(frame), CHUNK_ROWS)]
@@ -190,6 +190,11 @@ class Repository:
                 copy.write(chunk.to_csv(header=False, index=False))
                 if progress:
                     progress()
+        if large:
+            # Fresh planner statistics, in the same transaction: until autovacuum gets to a
+            # freshly loaded table the planner guesses ~0.5% of it per user and picks a bitmap
+            # scan plus JIT compilation (46 ms per user read at 57M rows, 1.6 ms analysed).
+            self.session.execute(text(f'ANALYZE "{name}"'))
         return len(frame)
 
     def _copy(self, table: type[Base], rows: list[dict[str, Any]]) -> int:
