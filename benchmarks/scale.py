@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console, percentiles, time_calls
+from common import console, current_rss_mb, percentiles, time_calls
 
 from otaku.config import Settings
 from otaku.data.dataset import Dataset
@@ -39,11 +39,6 @@ from otaku.pipeline.presets import preset_config
 from otaku.pipeline.sources import FitInputs
 from otaku.pipeline.training import TrainConfig, fit_all
 from otaku.storage.database import Database
-
-
-def _current_rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
 
 
 class StagePeaks(logging.Handler):
@@ -62,13 +57,13 @@ class StagePeaks(logging.Handler):
 
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
-            self._peak = max(self._peak, _current_rss_mb())
+            self._peak = max(self._peak, current_rss_mb())
 
     def _close_stage(self, name: str) -> None:
         now = time.perf_counter()
-        peak = max(self._peak, _current_rss_mb())
+        peak = max(self._peak, current_rss_mb())
         self.stages[name] = {"seconds": now - self._started, "peak_rss_mb": peak}
-        self._started, self._peak = now, _current_rss_mb()
+        self._started, self._peak = now, current_rss_mb()
         if self.progress is not None:
             self.progress.write_text(json.dumps(self.stages, indent=2))
 
@@ -114,7 +109,8 @@ def _latency(bundle: Path) -> dict[str, Any]:
     }
 
 
-def _postgres_rate(server: str, sources: DataSources) -> dict[str, float]:
+def _postgres_figures(server: str, sources: DataSources) -> dict[str, float]:
+    """Load rate into a fresh database, then the per-request read on the loaded table."""
     from sqlalchemy import create_engine, text
 
     from otaku.jobs.load import load_dataset
@@ -257,7 +253,7 @@ def _remeasure(args: argparse.Namespace, record: Path) -> None:
     if args.only == "serving":
         matching[0].update(_latency(args.bundles / args.label))
     else:
-        matching[0].update(_postgres_rate(args.postgres, _data_sources(args)))
+        matching[0].update(_postgres_figures(args.postgres, _data_sources(args)))
     record.write_text(json.dumps(runs, indent=2))
     (args.out / "scale.md").write_text(_markdown(runs))
     console.print(_markdown(runs))
@@ -310,7 +306,7 @@ def main() -> None:
     }
     run.update(_latency(bundle_dir))
     if args.postgres:
-        run.update(_postgres_rate(args.postgres, sources))
+        run.update(_postgres_figures(args.postgres, sources))
     earlier = json.loads(record.read_text()) if record.exists() else []
     runs = [earlier_run for earlier_run in earlier if earlier_run["label"] != args.label]
     runs.append(run)

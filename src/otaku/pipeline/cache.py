@@ -2,6 +2,7 @@
 
 import threading
 from collections import OrderedDict
+from itertools import islice
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -40,12 +41,7 @@ class LruCache(Generic[K, V]):
     def newest(self, limit: int) -> list[K]:
         """Up to ``limit`` keys, the most recently used first."""
         with self._lock:
-            keys: list[K] = []
-            for key in reversed(self._entries):
-                if len(keys) >= limit:
-                    break
-                keys.append(key)
-            return keys
+            return list(islice(reversed(self._entries), limit))
 
     def clear(self) -> None:
         """Forget every entry and reset the hit and miss counts."""
