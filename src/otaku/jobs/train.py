@@ -44,6 +44,10 @@ def training_metrics(models: TrainedModels) -> dict[str, Any]:
     metrics: dict[str, Any] = {"ranker_trees": models.ranker.num_trees()}
     for key, value in models.ranker.best_score.get("valid_0", {}).items():
         metrics[f"ranker_valid_{key.replace('@', '_at_')}"] = float(value)
+    for name, source in models.components.sources.items():
+        kept = getattr(source, "kept_variance", None)
+        if kept is not None:  # a source that reduced its vectors: how much they still hold
+            metrics[f"{name}_kept_variance"] = float(kept)
     rating = models.components.rating_model
     if rating is not None and rating.booster is not None:
         metrics["rating_trees"] = rating.n_trees

@@ -13,6 +13,7 @@ from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.candidates import candidate_features
 from otaku.pipeline.components import text_embeddings_for
 from otaku.pipeline.engine import Engine
+from otaku.pipeline.sources.builtin import principal_directions
 from otaku.pipeline.sources.config import DEFAULT_SOURCES, SourcesConfigError, load_sources
 from otaku.pipeline.training import BundleMismatchError, TrainConfig, TrainedModels, fit_all
 
@@ -173,3 +174,21 @@ def test_each_source_is_timed_apart_from_the_model_it_shares_a_name_with(
     assert {f"source.{name}" for name in with_toy.components.sources} <= set(timings)
     # LightFM is fitted once, as a model; its source only reuses it
     assert timings["lightfm"] > 10 * timings["source.lightfm"]
+
+
+def test_the_text_source_keeps_the_leading_directions_of_the_embeddings() -> None:
+    rng = np.random.default_rng(3)
+    low_rank = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 40))  # rank 6 in 40 columns
+    noisy = low_rank + rng.normal(scale=0.05, size=low_rank.shape)
+    reduced, kept = principal_directions(noisy.astype(np.float32), 6)
+    assert reduced.shape == (300, 6) and reduced.dtype == np.float32
+    assert reduced.flags.c_contiguous
+    assert 0.99 < kept < 1.0
+    # dot products between items survive the reduction (what the source's scores are)
+    np.testing.assert_allclose(reduced @ reduced.T, noisy @ noisy.T, rtol=0.05, atol=2.0)
+    whole, everything = principal_directions(noisy.astype(np.float32), 0)
+    assert whole.shape == (300, 40) and everything == 1.0
+    zeros, _ = principal_directions(np.zeros((5, 40), np.float32), 6)
+    assert zeros.shape == (5, 40) and not zeros.any()  # no text: nothing to reduce
+    with pytest.raises(ValueError, match="'dimensions'"):
+        principal_directions(noisy, -1)

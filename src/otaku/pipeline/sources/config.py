@@ -20,7 +20,7 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("ials", "ials", 50, params={"factors": 64}),
     SourceSpec("lightfm", "lightfm", 50, cold_quota=150),
     SourceSpec("itemknn", "itemknn", 50, params={"neighbours": 100}),
-    SourceSpec("text", "text", 30),
+    SourceSpec("text", "text", 30, params={"dimensions": 192}),
     SourceSpec("popular", "popular", 30, cold_quota=150),
 )
 _KEYS = {"name", "kind", "quota", "cold_quota", "params", "module"}
