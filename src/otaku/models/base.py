@@ -17,10 +17,17 @@ class NotFittedError(RuntimeError):
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the ``k`` largest scores per row, best first."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    return lowest_k(-scores, k)
+
+
+def lowest_k(costs: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest values along the last axis, smallest first (ties kept in
+    index order, except which of the values tied at the cut are kept); a caller that builds
+    its own cost array saves :func:`top_k`'s copy."""
+    k = min(k, costs.shape[-1])
+    part = np.argpartition(costs, k - 1, axis=-1)[..., :k]
+    order = np.argsort(np.take_along_axis(costs, part, axis=-1), axis=-1, kind="stable")
+    return np.take_along_axis(part, order, axis=-1)
 
 
 @dataclass(frozen=True)

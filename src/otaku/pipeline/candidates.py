@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from otaku.models.base import top_k
+from otaku.models.base import lowest_k
 from otaku.pipeline.sources import CandidateSource, UserContext
 
 PER_SOURCE_FEATURES = ("score", "rank", "z")
@@ -56,14 +56,17 @@ def candidate_union(
     order, then each source's order); ``quotas`` and ``allowed`` have a row per user."""
     candidates = []
     for row, (row_quotas, row_allowed) in enumerate(zip(quotas, allowed, strict=True)):
+        blocked = ~row_allowed
         tops = []
         for name, quota in row_quotas.items():
             if quota <= 0:
                 continue
-            # Items a source has no opinion on come after the ones it scores, before blocked ones.
-            values = np.nan_to_num(scores[name][row], nan=NO_OPINION)
-            values[~row_allowed] = -np.inf
-            tops.append(top_k(values[None, :], quota)[0])
+            # Lowest cost first; items a source has no opinion on come after the ones it
+            # scores, before blocked ones.
+            cost = np.negative(scores[name][row])
+            cost[np.isnan(cost)] = -NO_OPINION
+            cost[blocked] = np.inf
+            tops.append(lowest_k(cost, quota))
         merged = np.concatenate(tops) if tops else np.empty(0, np.int64)
         unique, first = np.unique(merged, return_index=True)
         ordered = unique[np.argsort(first)]

@@ -62,21 +62,6 @@ def test_fit_score_save_load(name: str, small_dataset: Dataset, tmp_path: Path) 
     np.testing.assert_allclose(scores_of(again, small_dataset), scores)
 
 
-def test_item_knn_scores_are_the_history_times_the_neighbour_matrix(
-    small_dataset: Dataset,
-) -> None:
-    model = ItemKNNRecommender(neighbours=20).fit(small_dataset)
-    history = small_dataset.seen_matrix[:16].astype(np.float32)
-    history.data = np.arange(1, history.nnz + 1, dtype=np.float32) % 3 + 1  # weighted rows too
-    expected = (history @ model._similarity).toarray()
-    scores = model.score_history(history)
-    assert scores.dtype == np.float32 and scores.shape == expected.shape
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
-    assert np.count_nonzero(scores) > 16  # neighbours were summed, not an empty product
-    empty = model.score_history(small_dataset.seen_matrix[:0])
-    assert empty.shape == (0, small_dataset.n_items)
-
-
 def test_ease_has_no_opinion_on_items_it_did_not_model(small_dataset: Dataset) -> None:
     model = EASERecommender(min_item_ratings=10).fit(small_dataset)
     scores = model.score_ratings(small_dataset.rating_matrix[:4])
