@@ -30,6 +30,7 @@ runner = CliRunner()
         ["data", "load"],
         ["simulate-users"],
         ["retrain"],
+        ["precompute"],
         ["promote"],
         ["scheduler"],
         ["strategies"],

@@ -1,4 +1,4 @@
-"""Batch jobs: simulate-users, retrain, promote, scheduler, train, evaluate."""
+"""Batch jobs: simulate-users, retrain, precompute, promote, scheduler, train, evaluate."""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +62,13 @@ def retrain(
     ndcg_margin: Annotated[
         float, typer.Option(help="Refuse a promotion that loses more NDCG@10 than this.")
     ] = 0.02,
+    precompute_after: Annotated[
+        bool,
+        typer.Option(
+            "--precompute/--no-precompute",
+            help="After a promotion, precompute every known user's ranking with the new model.",
+        ),
+    ] = True,
 ) -> None:
     """Train a challenger on the database, compare it with the champion, promote or keep."""
     from otaku.jobs.retrain import retrain as run_retrain
@@ -105,6 +112,43 @@ def retrain(
     )
     verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
     console.print(f"{verdict}: {result.reason}")
+    if result.promote and precompute_after:
+        precompute()
+
+
+@app.command()
+def precompute(
+    processes: Annotated[
+        int, typer.Option(help="Worker processes (forked: they share the loaded model).")
+    ] = 1,
+) -> None:
+    """Rank every known user with the served model (default strategy, depth 100) and store
+    the rankings in the database: their unfiltered pages become a read."""
+    from otaku.jobs.precompute import precompute_rankings
+    from otaku.jobs.runs import recorded_run
+    from otaku.service.model import ModelNotReadyError, load_served_model
+    from otaku.storage.database import Database
+
+    cli_logging()
+    settings = get_settings()
+    try:
+        engine = load_served_model(settings).engine
+    except ModelNotReadyError as error:
+        fail(error)
+        return
+    database = Database.from_settings(settings)
+    try:
+        with recorded_run(database, "precompute") as run:
+            outcome = precompute_rankings(engine, database, processes)
+            run.outcome = "done"
+            run.detail = f"{outcome.users} users, model {outcome.model_version}"
+    except ValueError as error:
+        fail(error)
+        return
+    console.print(
+        f"precomputed {outcome.users:,} users' rankings with model {outcome.model_version} "
+        f"in {outcome.seconds:.1f} s ({outcome.users_per_second:,.0f} users/s)"
+    )
 
 
 @app.command()

@@ -38,6 +38,11 @@ class LruCache(Generic[K, V]):
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is cached (not counted as a hit or a miss; not refreshed)."""
+        with self._lock:
+            return key in self._entries
+
     def newest(self, limit: int) -> list[K]:
         """Up to ``limit`` keys, the most recently used first."""
         with self._lock:

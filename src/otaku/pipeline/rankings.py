@@ -75,7 +75,7 @@ class Rankings:
         chosen = self.strategy(strategy)
         # A prefix-consistent strategy computes one deep ranking that serves every page.
         depth = n if chosen.depth_sensitive else max(n, RANKING_DEPTH)
-        key = (strategy, depth, item_filter, exclude_watched, profile.fingerprint)
+        key = _cache_key(profile, strategy, depth, item_filter, exclude_watched)
         cached = self.cache.get(key)
         if cached is not None:
             return cached if depth == n else (cached[0][:n], cached[1][:n])
@@ -90,3 +90,26 @@ class Rankings:
             array.setflags(write=False)
         self.cache.put(key, ranking)
         return ranking if depth == n else (ranking[0][:n], ranking[1][:n])
+
+    def has_deep_ranking(self, profile: Profile, strategy: str) -> bool:
+        """Whether this profile's unfiltered deep ranking with this strategy is cached."""
+        key = _cache_key(profile, strategy, RANKING_DEPTH, ItemFilter(), True)
+        return key in self.cache
+
+    def adopt(self, profile: Profile, strategy: str, ranking: Ranking) -> None:
+        """Cache a deep (:data:`RANKING_DEPTH`) unfiltered ranking of this exact profile that
+        was computed elsewhere with this strategy (a precomputed one), so that the profile's
+        pages read it exactly as they would read the ranking computed here."""
+        if self.strategy(strategy).depth_sensitive:
+            raise ValueError(f"strategy {strategy!r} has no depth-independent ranking to adopt")
+        items, scores = (np.asarray(ranking[0], np.int64), np.asarray(ranking[1], np.float32))
+        for array in (items, scores):
+            array.setflags(write=False)
+        key = _cache_key(profile, strategy, RANKING_DEPTH, ItemFilter(), True)
+        self.cache.put(key, (items, scores))
+
+
+def _cache_key(
+    profile: Profile, strategy: str, depth: int, item_filter: ItemFilter, exclude_watched: bool
+) -> tuple[object, ...]:
+    return (strategy, depth, item_filter, exclude_watched, profile.fingerprint)

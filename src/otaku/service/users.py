@@ -17,6 +17,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from otaku.pipeline.cache import LruCache
 from otaku.pipeline.engine import Engine, UnknownAnimeError
+from otaku.pipeline.filters import ItemFilter
+from otaku.pipeline.precomputed import (
+    PRECOMPUTED_STRATEGY,
+    StoredRanking,
+    adopt_stored,
+    answers_from_precomputed,
+)
 from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
 from otaku.storage.models import Rating, User
@@ -144,6 +151,37 @@ class UserDirectory:
                 return {int(anime_id): int(rating) for anime_id, rating in rows}
             exists = connection.execute(_USER, {"user_id": user_id}).first() is not None
         return {} if exists else None
+
+    def offer_precomputed(
+        self, engine: Engine, user_id: int, profile: Profile, item_filter: ItemFilter, end: int
+    ) -> bool:
+        """Before a default-strategy page is computed: hand the engine the user's precomputed
+        ranking when one is stored for this model and this exact profile (True when taken).
+        Only unfiltered pages within the stored depth ask, and only when the engine does not
+        hold the ranking already; a database that cannot be read means computing as usual."""
+        if self.database is None or not answers_from_precomputed(
+            PRECOMPUTED_STRATEGY, item_filter, end
+        ):
+            return False
+        if engine.rankings.has_deep_ranking(profile, PRECOMPUTED_STRATEGY):
+            return False
+        try:
+            stored = self.stored_ranking(user_id)
+        except OperationalError as error:
+            log.warning("precomputed ranking unreadable, computing instead: %s", error)
+            return False
+        return adopt_stored(engine, profile, stored)
+
+    def stored_ranking(self, user_id: int) -> StoredRanking | None:
+        """The user's precomputed ranking as stored (None: there is none)."""
+        assert self.database is not None
+        with self.database.transaction() as session:
+            row = Repository(session).stored_ranking(user_id)
+            if row is None:
+                return None
+            return StoredRanking(
+                row.user_id, row.model_version, row.profile_key, row.anime_ids, row.scores
+            )
 
     @contextmanager
     def _write(self) -> Iterator[Repository]:

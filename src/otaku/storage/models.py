@@ -1,5 +1,5 @@
 """The database schema (SQLAlchemy 2): anime, users, ratings, the pool of future users held
-back for the daily simulation, and batch-job runs."""
+back for the daily simulation, batch-job runs, and precomputed rankings."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -110,3 +110,18 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str] = mapped_column(String(32))  # running, done, promoted, kept, failed
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class PrecomputedRanking(Base):
+    """A known user's default ranking computed ahead of time (``otaku precompute``): valid
+    only for the model version that computed it and the exact profile it was computed for
+    (``profile_key``, the profile's fingerprint), so a stale row is never served."""
+
+    __tablename__ = "precomputed_rankings"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    model_version: Mapped[str] = mapped_column(String(64))
+    profile_key: Mapped[str] = mapped_column(String(64))
+    anime_ids: Mapped[list[int]] = mapped_column(JSON)
+    scores: Mapped[list[float]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -20,6 +20,7 @@ from otaku.storage.models import (
     Anime,
     Base,
     FutureUser,
+    PrecomputedRanking,
     Rating,
     User,
     utc_now,
@@ -129,7 +130,9 @@ class Repository:
         self.session.flush()
 
     def set_rating(self, user_id: int, anime_id: int, rating: int) -> bool:
-        """Add or change a rating; True when it was new."""
+        """Add or change a rating (the user's precomputed ranking goes with it); True when it
+        was new."""
+        self.forget_ranking(user_id)
         existing = self.session.get(Rating, (user_id, anime_id))
         if existing is None:
             self.session.add(
@@ -143,11 +146,28 @@ class Repository:
         return False
 
     def delete_rating(self, user_id: int, anime_id: int) -> bool:
-        """Remove a rating; True when there was one."""
+        """Remove a rating (the user's precomputed ranking goes with it); True when there was
+        one."""
+        self.forget_ranking(user_id)
         result = self.session.execute(
             delete(Rating).where(Rating.user_id == user_id, Rating.anime_id == anime_id)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # ----- precomputed rankings ----------------------------------------------------------
+    def forget_ranking(self, user_id: int) -> None:
+        """Drop a user's precomputed ranking (their ratings are changing)."""
+        self.session.execute(
+            delete(PrecomputedRanking).where(PrecomputedRanking.user_id == user_id)
+        )
+
+    def stored_ranking(self, user_id: int) -> PrecomputedRanking | None:
+        """A user's precomputed ranking, if any (validity is the caller's to check)."""
+        return self.session.get(PrecomputedRanking, user_id)
+
+    def clear_rankings(self) -> None:
+        """Drop every precomputed ranking (a new set is about to be written)."""
+        self.session.execute(delete(PrecomputedRanking))
 
     # ----- bulk ----------------------------------------------------------------------------
     def bulk_insert(self, table: type[Base], rows: Iterable[dict[str, Any]]) -> int:

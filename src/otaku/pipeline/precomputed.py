@@ -1,0 +1,68 @@
+"""Rankings computed ahead of time (``otaku precompute``) and how a served engine takes one
+up: a stored ranking is used only by the model version that computed it and only for the
+exact profile it was computed for, so the answer is the one the engine would compute."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from otaku.pipeline.engine import Engine
+from otaku.pipeline.filters import ItemFilter
+from otaku.pipeline.pages import Stopwatch
+from otaku.pipeline.profiles import Profile
+from otaku.pipeline.rankings import RANKING_DEPTH
+
+PRECOMPUTED_STRATEGY = "default"
+
+
+@dataclass(frozen=True)
+class StoredRanking:
+    """One user's precomputed ranking as the database holds it."""
+
+    user_id: int
+    model_version: str
+    profile_key: str  # the profile's fingerprint, hex
+    anime_ids: list[int]
+    scores: list[float]
+
+
+def compute_rankings(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Known users' default rankings (users x :data:`RANKING_DEPTH` anime ids, -1 padded, and
+    their scores) through the engine's own ranking path, and nothing cached by it."""
+    anime_ids = np.full((len(user_ids), RANKING_DEPTH), -1, dtype=np.int64)
+    scores = np.zeros((len(user_ids), RANKING_DEPTH), dtype=np.float32)
+    for row, user_id in enumerate(user_ids):
+        profile = engine.known_profile(int(user_id))
+        items, values = engine.rankings.ranking(
+            profile, PRECOMPUTED_STRATEGY, RANKING_DEPTH, ItemFilter(), Stopwatch()
+        )
+        anime_ids[row, : len(items)] = engine.table.anime_ids[items]
+        scores[row, : len(values)] = values
+    engine.rankings.cache.clear()  # a batch job's rankings are for the database, not memory
+    return anime_ids, scores
+
+
+def profile_keys(engine: Engine, user_ids: np.ndarray) -> list[str]:
+    """The fingerprint (hex) of each known user's trained profile."""
+    return [engine.known_profile(int(u)).fingerprint.hex() for u in user_ids]
+
+
+def adopt_stored(engine: Engine, profile: Profile, stored: StoredRanking | None) -> bool:
+    """Put a stored ranking in the engine's cache when it is valid for this model and this
+    profile (True); a stale or foreign one is ignored and the engine computes as usual."""
+    if stored is None or stored.model_version != engine.version:
+        return False
+    if stored.profile_key != profile.fingerprint.hex():
+        return False  # the user's ratings changed since it was computed
+    positions = engine.parts.state.items
+    items = np.array([positions.position(a) for a in stored.anime_ids], dtype=np.int64)
+    if (items < 0).any() or len(items) != len(stored.scores):
+        return False
+    engine.rankings.adopt(profile, PRECOMPUTED_STRATEGY, (items, np.asarray(stored.scores)))
+    return True
+
+
+def answers_from_precomputed(strategy: str, item_filter: ItemFilter, end: int) -> bool:
+    """Whether a page (ending at item ``end``) can be read from a precomputed ranking: the
+    default strategy, no filters, within the stored depth."""
+    return strategy == PRECOMPUTED_STRATEGY and item_filter == ItemFilter() and end <= RANKING_DEPTH
