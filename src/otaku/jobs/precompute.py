@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from otaku.pipeline.engine import Engine
-from otaku.pipeline.precomputed import compute_rankings, profile_keys
+from otaku.pipeline.precomputed import compute_rankings
 from otaku.progress import track
 from otaku.storage.database import Database
 from otaku.storage.models import PrecomputedRanking
@@ -46,7 +46,7 @@ def _rank(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     # One BLAS/OpenMP thread per process, as the service ranks: a user's matrix products are
     # too small to split, and with worker processes the processes are the cores.
     with threadpool_limits(1):
-        return (*compute_rankings(engine, user_ids), profile_keys(engine, user_ids))
+        return compute_rankings(engine, user_ids)
 
 
 def _ranked_tasks(

@@ -26,25 +26,24 @@ class StoredRanking:
     scores: list[float]
 
 
-def compute_rankings(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Known users' default rankings (users x :data:`RANKING_DEPTH` anime ids, -1 padded, and
-    their scores) through the engine's own ranking path, and nothing cached by it."""
+def compute_rankings(
+    engine: Engine, user_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Known users' default rankings through the engine's own ranking path (nothing left in
+    its cache): users x :data:`RANKING_DEPTH` anime ids (-1 padded), their scores, and each
+    user's profile fingerprint (hex), the key a stored ranking is valid for."""
     anime_ids = np.full((len(user_ids), RANKING_DEPTH), -1, dtype=np.int64)
     scores = np.zeros((len(user_ids), RANKING_DEPTH), dtype=np.float32)
+    keys = []
     for row, user_id in enumerate(user_ids):
         profile = engine.known_profile(int(user_id))
         items, values = engine.rankings.ranking(
-            profile, PRECOMPUTED_STRATEGY, RANKING_DEPTH, ItemFilter(), Stopwatch()
+            profile, PRECOMPUTED_STRATEGY, RANKING_DEPTH, ItemFilter(), Stopwatch(), remember=False
         )
         anime_ids[row, : len(items)] = engine.table.anime_ids[items]
         scores[row, : len(values)] = values
-    engine.rankings.cache.clear()  # a batch job's rankings are for the database, not memory
-    return anime_ids, scores
-
-
-def profile_keys(engine: Engine, user_ids: np.ndarray) -> list[str]:
-    """The fingerprint (hex) of each known user's trained profile."""
-    return [engine.known_profile(int(u)).fingerprint.hex() for u in user_ids]
+        keys.append(profile.fingerprint.hex())
+    return anime_ids, scores, keys
 
 
 def adopt_stored(engine: Engine, profile: Profile, stored: StoredRanking | None) -> bool:

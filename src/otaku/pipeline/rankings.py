@@ -69,9 +69,12 @@ class Rankings:
         item_filter: ItemFilter,
         watch: Stopwatch,
         exclude_watched: bool = True,
+        remember: bool = True,
     ) -> Ranking:
         """The top ``n`` items and scores, from the cache when this exact user (history,
-        features, preferences) asked before with the same strategy and filters."""
+        features, preferences) asked before with the same strategy and filters; a computed
+        ranking is cached unless ``remember`` is False (a batch job's rankings are not the
+        service's to hold)."""
         chosen = self.strategy(strategy)
         # A prefix-consistent strategy computes one deep ranking that serves every page.
         depth = n if chosen.depth_sensitive else max(n, RANKING_DEPTH)
@@ -88,7 +91,8 @@ class Rankings:
             ranking = chosen.rank(context, allowed[None, :], depth, watch)[0]
         for array in ranking:
             array.setflags(write=False)
-        self.cache.put(key, ranking)
+        if remember:
+            self.cache.put(key, ranking)
         return ranking if depth == n else (ranking[0][:n], ranking[1][:n])
 
     def has_deep_ranking(self, profile: Profile, strategy: str) -> bool:

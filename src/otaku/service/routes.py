@@ -7,7 +7,6 @@ from pydantic import BaseModel, Field
 
 from otaku.columns import ID_MAX, ID_MIN
 from otaku.pipeline.pages import MAX_K, MAX_OFFSET
-from otaku.pipeline.precomputed import PRECOMPUTED_STRATEGY
 from otaku.pipeline.profiles import NewUser
 from otaku.service.deps import (
     AdminKey,
@@ -109,9 +108,10 @@ def user_recommendations(
     """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
     current = users.current(served.engine, user_id)
     item_filter = query.to_filter()
-    if query.strategy == PRECOMPUTED_STRATEGY:
-        end = query.offset + query.k
-        users.offer_precomputed(served.engine, user_id, current.profile, item_filter, end)
+    end = query.offset + query.k
+    users.offer_precomputed(
+        served.engine, user_id, current.profile, query.strategy, item_filter, end
+    )
     page = served.engine.recommend_for_profile(
         current.profile, query.k, query.offset, item_filter, query.strategy
     )

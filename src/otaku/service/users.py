@@ -18,12 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from otaku.pipeline.cache import LruCache
 from otaku.pipeline.engine import Engine, UnknownAnimeError
 from otaku.pipeline.filters import ItemFilter
-from otaku.pipeline.precomputed import (
-    PRECOMPUTED_STRATEGY,
-    StoredRanking,
-    adopt_stored,
-    answers_from_precomputed,
-)
+from otaku.pipeline.precomputed import StoredRanking, adopt_stored, answers_from_precomputed
 from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
 from otaku.storage.models import Rating, User
@@ -153,17 +148,21 @@ class UserDirectory:
         return {} if exists else None
 
     def offer_precomputed(
-        self, engine: Engine, user_id: int, profile: Profile, item_filter: ItemFilter, end: int
+        self,
+        engine: Engine,
+        user_id: int,
+        profile: Profile,
+        strategy: str,
+        item_filter: ItemFilter,
+        end: int,
     ) -> bool:
         """Before a default-strategy page is computed: hand the engine the user's precomputed
         ranking when one is stored for this model and this exact profile (True when taken).
         Only unfiltered pages within the stored depth ask, and only when the engine does not
         hold the ranking already; a database that cannot be read means computing as usual."""
-        if self.database is None or not answers_from_precomputed(
-            PRECOMPUTED_STRATEGY, item_filter, end
-        ):
+        if self.database is None or not answers_from_precomputed(strategy, item_filter, end):
             return False
-        if engine.rankings.has_deep_ranking(profile, PRECOMPUTED_STRATEGY):
+        if engine.rankings.has_deep_ranking(profile, strategy):
             return False
         try:
             stored = self.stored_ranking(user_id)
@@ -175,7 +174,7 @@ class UserDirectory:
     def stored_ranking(self, user_id: int) -> StoredRanking | None:
         """The user's precomputed ranking as stored (None: there is none)."""
         assert self.database is not None
-        with self.database.transaction() as session:
+        with self.database.reading() as session:  # a read: no SQLite write lock per request
             row = Repository(session).stored_ranking(user_id)
             if row is None:
                 return None
