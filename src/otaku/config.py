@@ -76,6 +76,16 @@ class Settings(BaseSettings):
         default=30.0,
         description="How often the service checks the registry's champion alias (0: never).",
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Run training's heavy stages on this Dask scheduler (tcp://HOST:8786); "
+        "the --cluster option of train, retrain and precompute overrides it.",
+    )
+    dask_lightgbm_port: int = Field(
+        default=12400,
+        description="First TCP port LightGBM's Dask workers listen on (worker k of a host: "
+        "this + k); open these between the workers.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")

@@ -1,8 +1,10 @@
 """What every command shares: the Typer apps, the console, option types and helpers."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,6 +15,9 @@ from otaku.pipeline.presets import DEFAULT_PRESET, PRESETS, UnknownPresetError, 
 from otaku.pipeline.sources import SourceSpec
 from otaku.pipeline.sources.config import DEFAULT_SOURCES, SourcesConfigError, load_sources
 from otaku.pipeline.training import TrainConfig
+
+if TYPE_CHECKING:
+    from otaku.cluster import Cluster
 
 app = typer.Typer(help="My Otaku Friend: a hybrid anime recommender.", no_args_is_help=True)
 data_app = typer.Typer(help="Get and check datasets.", no_args_is_help=True)
@@ -57,6 +62,35 @@ PresetName = Annotated[
     ),
 ]
 NoText = Annotated[bool, typer.Option("--no-text", help="Skip synopsis embeddings (zeros).")]
+ClusterAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Dask scheduler (tcp://HOST:8786) to run the heavy stages on (default: "
+        "OTAKU_DASK_SCHEDULER; unset: everything in this process).",
+    ),
+]
+
+
+@contextmanager
+def cluster_for(address: str | None) -> "Iterator[Cluster | None]":
+    """The Dask cluster at ``address`` (or OTAKU_DASK_SCHEDULER), connected for the
+    command's duration; None when neither is set. An unusable cluster ends the command."""
+    from otaku.cluster import ClusterError, connected
+
+    settings = get_settings()
+    address = address or settings.dask_scheduler
+    if not address:
+        yield None
+        return
+    try:
+        with connected(address, settings.dask_lightgbm_port) as cluster:
+            console.print(
+                f"on the Dask cluster at {address}: {len(cluster.client.nthreads())} workers"
+            )
+            yield cluster
+    except ClusterError as error:
+        fail(error)
 
 
 def sources_of(

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from otaku.commands.common import (
     AnimeFile,
+    ClusterAddress,
     DataDir,
     Demo,
     DemoUsers,
@@ -19,6 +20,7 @@ from otaku.commands.common import (
     SynopsisFile,
     app,
     cli_logging,
+    cluster_for,
     console,
     fail,
     sources_of,
@@ -69,6 +71,7 @@ def retrain(
             help="After a promotion, precompute every known user's ranking with the new model.",
         ),
     ] = True,
+    cluster: ClusterAddress = None,
 ) -> None:
     """Train a challenger on the database, compare it with the champion, promote or keep."""
     from otaku.jobs.retrain import retrain as run_retrain
@@ -79,13 +82,14 @@ def retrain(
     settings = get_settings()
     database = Database.from_settings(settings)
     try:
-        with recorded_run(database, "retrain") as run:
+        with recorded_run(database, "retrain") as run, cluster_for(cluster) as on_cluster:
             outcome = run_retrain(
                 settings,
                 database,
                 train_config(quick, preset),
                 with_text=not no_text,
                 ndcg_margin=ndcg_margin,
+                cluster=on_cluster,
             )
             comparison = outcome.comparison
             run.outcome = (
@@ -208,6 +212,7 @@ def train(
     preset: PresetName = None,
     no_text: NoText = False,
     register: Annotated[bool, typer.Option(help="Log and register the bundle in MLflow.")] = True,
+    cluster: ClusterAddress = None,
 ) -> None:
     """Train every model and write one versioned bundle (logged to MLflow and registered)."""
     from otaku.jobs.train import train_bundle
@@ -216,13 +221,15 @@ def train(
     settings = get_settings()
     try:
         sources = sources_of(data, anime, synopses, ratings, demo, demo_users, settings.seed)
-        outcome = train_bundle(
-            settings,
-            sources,
-            train_config(quick, preset),
-            with_text=not no_text,
-            register=register,
-        )
+        with cluster_for(cluster) as on_cluster:
+            outcome = train_bundle(
+                settings,
+                sources,
+                train_config(quick, preset),
+                with_text=not no_text,
+                register=register,
+                cluster=on_cluster,
+            )
     except (DataValidationError, MissingDataError) as error:
         fail(error)
         return
@@ -268,25 +275,29 @@ def evaluate(
             help="Tune the baselines on a validation split first (small grid with --quick)."
         ),
     ] = True,
+    cluster: ClusterAddress = None,
 ) -> None:
-    """Evaluate every strategy and baseline with the DESIGN.md protocol."""
+    """Evaluate every strategy and baseline with the DESIGN.md protocol (with --cluster the
+    models are trained through the Dask path, so both paths are measured the same way)."""
     from otaku.jobs.evaluate import run_evaluation
 
     cli_logging()
     settings: Settings = get_settings()
     try:
         sources = sources_of(data, anime, synopses, ratings, demo, demo_users, settings.seed)
-        _, markdown, table = run_evaluation(
-            settings,
-            sources,
-            train_config(quick, preset),
-            out,
-            with_text=not no_text,
-            seed_users=seed_users,
-            tune=tune,
-            quick_grids=quick,
-            lightfm_own=lightfm_own,
-        )
+        with cluster_for(cluster) as on_cluster:
+            _, markdown, table = run_evaluation(
+                settings,
+                sources,
+                train_config(quick, preset),
+                out,
+                with_text=not no_text,
+                seed_users=seed_users,
+                tune=tune,
+                quick_grids=quick,
+                lightfm_own=lightfm_own,
+                cluster=on_cluster,
+            )
     except (DataValidationError, MissingDataError) as error:
         fail(error)
         return

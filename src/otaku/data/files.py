@@ -2,10 +2,14 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otaku.data.dataset import Dataset
 from otaku.data.demo import DEMO_LABEL, load_demo_catalog, simulate_ratings
 from otaku.data.sources import DuplicatePolicy, load_anime, load_rating_files, load_synopses
+
+if TYPE_CHECKING:
+    from otaku.cluster import Cluster
 
 _CATALOG_NAMES = ("anime.csv", "anime.csv.gz")
 _SYNOPSIS_NAMES = (
@@ -73,8 +77,9 @@ class DataSources:
         assert ratings is not None
         return cls(catalog, _first(directory, _SYNOPSIS_NAMES), (ratings,))
 
-    def load(self) -> Dataset:
-        """Read, validate and assemble the dataset."""
+    def load(self, cluster: "Cluster | None" = None) -> Dataset:
+        """Read, validate and assemble the dataset (rating files parsed on ``cluster``'s
+        workers when given)."""
         if self.catalog is None:
             catalog = load_demo_catalog()
             return Dataset.construct(catalog, simulate_ratings(catalog, self.demo_users, self.seed))
@@ -82,7 +87,14 @@ class DataSources:
             raise MissingDataError("at least one rating file is required")
         catalog = load_anime(self.catalog)
         synopses = load_synopses(self.synopses) if self.synopses else None
-        ratings = load_rating_files(list(self.ratings), self.duplicates)
+        if cluster is not None:
+            from otaku.data.distributed import load_rating_files_on_cluster
+
+            ratings = load_rating_files_on_cluster(
+                cluster.client, list(self.ratings), self.duplicates
+            )
+        else:
+            ratings = load_rating_files(list(self.ratings), self.duplicates)
         return Dataset.construct(catalog, ratings, synopses)
 
 

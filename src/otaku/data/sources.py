@@ -151,29 +151,39 @@ RATING_CHUNK_ROWS = 2_000_000
 _RATING_COLUMNS = (Columns.user_id, Columns.anime_id, Columns.rating)
 
 
-def _rating_chunks(path: Path) -> Iterator[pd.DataFrame]:
+_UNREADABLE = (
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    UnicodeDecodeError,
+    EOFError,  # a truncated .gz
+    OSError,
+)
+
+
+def rating_columns_of(path: Path) -> list[str] | None:
+    """The columns of a rating file that are read (None: its header has none of them, so
+    every column is read and the parser names what is missing)."""
     if not path.exists():
         raise DataValidationError(path, "file not found")
     try:
         header = pd.read_csv(path, nrows=0).columns
-        wanted = [*_RATING_COLUMNS, "score", Columns.watching_status]
-        yield from pd.read_csv(
-            path,
-            usecols=[column for column in header if column in wanted] or None,
-            chunksize=RATING_CHUNK_ROWS,
-            low_memory=False,
-        )
-    except (
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,
-        UnicodeDecodeError,
-        EOFError,  # a truncated .gz
-        OSError,
-    ) as error:
+    except _UNREADABLE as error:
+        raise DataValidationError(path, f"not a readable CSV file ({error})") from error
+    wanted = [*_RATING_COLUMNS, "score", Columns.watching_status]
+    return [column for column in header if column in wanted] or None
+
+
+def _rating_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    columns = rating_columns_of(path)
+    try:
+        yield from pd.read_csv(path, usecols=columns, chunksize=RATING_CHUNK_ROWS, low_memory=False)
+    except _UNREADABLE as error:
         raise DataValidationError(path, f"not a readable CSV file ({error})") from error
 
 
-def _parse_ratings(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def parse_ratings(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """One part of a rating file as compact ``user_id, anime_id, rating`` (animelist rows:
+    completed and scored only); errors name the row within the part."""
     if "score" in frame.columns and Columns.rating not in frame.columns:
         frame = frame.rename(columns={"score": Columns.rating})
     require_columns(frame, path, list(_RATING_COLUMNS))
@@ -213,13 +223,13 @@ def load_ratings(path: Path) -> pd.DataFrame:
     parts, offset = [], 0
     for chunk in _rating_chunks(path):
         try:
-            parts.append(_parse_ratings(chunk.reset_index(drop=True), path))
+            parts.append(parse_ratings(chunk.reset_index(drop=True), path))
         except DataValidationError as error:
             raise rows_later(error, offset) from None
         offset += len(chunk)
     if not parts:  # a header and no rows: the columns are still checked
         header = pd.read_csv(path, nrows=0)
-        return _parse_ratings(header, path).reset_index(drop=True)
+        return parse_ratings(header, path).reset_index(drop=True)
     return pd.concat(parts, ignore_index=True)
 
 

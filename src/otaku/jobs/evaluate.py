@@ -4,6 +4,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from otaku.cluster import Cluster
 from otaku.config import Settings
 from otaku.data.files import DataSources
 from otaku.evaluation.reference import lightfm_interaction_split_metrics
@@ -28,14 +29,15 @@ def run_evaluation(
     k: int = 10,
     tune: bool = True,
     quick_grids: bool = False,
+    cluster: Cluster | None = None,
 ) -> tuple[EvaluationResult, Path, Path]:
     """Split, train everything on the training part, tune the baselines on a validation split
     of the training part, evaluate, write Markdown + JSON."""
     started = time.perf_counter()
-    data = sources.load()
+    data = sources.load(cluster)
     split = split_users(data, seed=settings.seed)
     text = compute_text_embeddings(data, settings, with_text)
-    models = fit_all(split.train, config, text)
+    models = fit_all(split.train, config, text, cluster)
     tuned_at = time.perf_counter()
     tuned = {}
     if tune:
@@ -67,6 +69,8 @@ def run_evaluation(
         "heldout_ratings": len(split.heldout),
         "capped_strategy_users": seed_users or "all",
         "ranker_trees": models.ranker.num_trees(),
+        "trained_on": cluster.describe() if cluster is not None else "this process",
+        "training_facts": models.facts,
         "params": asdict(config),
         "timings_seconds": {
             **models.timings,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from otaku.cluster import Cluster
 from otaku.columns import LIKED_THRESHOLD, Columns
 from otaku.config import Settings
 from otaku.data.dataset import Dataset
@@ -192,6 +193,7 @@ def retrain(
     config: TrainConfig,
     with_text: bool = True,
     ndcg_margin: float = 0.02,
+    cluster: "Cluster | None" = None,
 ) -> RetrainOutcome:
     """Train a challenger on the database, compare, log, register, maybe promote."""
     from otaku.storage.registry import champion_version, load_registered, log_bundle, promote
@@ -203,11 +205,13 @@ def retrain(
     held, split = fixed_split(data, settings.seed)
     training = data.subset(~held)
     text = compute_text_embeddings(training, settings, with_text)
-    models = fit_all(training, config, text)
+    models = fit_all(training, config, text, cluster)
     label = "database snapshot" + (" (simulated demo users)" if simulated is not None else "")
     metadata = build_snapshot_metadata(data, label, config, models, text, settings)
     metadata["simulated"] = simulated is not None
     metadata["holdout"] = holdout_record(data.ratings, held, settings.seed)
+    if cluster is not None:
+        metadata["cluster"] = cluster.describe()
     challenger = Bundle(models, metadata)
     current = champion_version(settings)
     champion = load_registered(settings, current) if current is not None else None

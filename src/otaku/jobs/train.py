@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from otaku.cluster import Cluster
 from otaku.config import Settings
 from otaku.data.dataset import Dataset
 from otaku.data.files import DataSources
@@ -41,7 +42,7 @@ def compute_text_embeddings(data: Dataset, settings: Settings, enabled: bool) ->
 
 def training_metrics(models: TrainedModels) -> dict[str, Any]:
     """Validation figures recorded during training (early-stopping sets)."""
-    metrics: dict[str, Any] = {"ranker_trees": models.ranker.num_trees()}
+    metrics: dict[str, Any] = {"ranker_trees": models.ranker.num_trees(), **models.facts}
     for key, value in models.ranker.best_score.get("valid_0", {}).items():
         metrics[f"ranker_valid_{key.replace('@', '_at_')}"] = float(value)
     for name, source in models.components.sources.items():
@@ -95,17 +96,19 @@ def train_bundle(
     config: TrainConfig,
     with_text: bool = True,
     register: bool = True,
+    cluster: Cluster | None = None,
 ) -> TrainOutcome:
-    """Run the whole training job and return the saved (and registered) bundle."""
+    """Run the whole training job and return the saved (and registered) bundle (the heavy
+    stages on ``cluster`` when given: the same bundle format)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    data = sources.load()
+    data = sources.load(cluster)
     timings["load"] = time.perf_counter() - started
     mark = time.perf_counter()
     text = compute_text_embeddings(data, settings, with_text)
     timings["text_embeddings"] = time.perf_counter() - mark
     held, _ = fixed_split(data, settings.seed)  # what retrain compares champions on
-    models = fit_all(data.subset(~held), config, text)
+    models = fit_all(data.subset(~held), config, text, cluster)
     timings.update(models.timings)
     has_text = bool(np.any(text))
     timings["total"] = time.perf_counter() - started  # before saving, so the bundle records it
@@ -119,6 +122,8 @@ def train_bundle(
         settings.text_model if has_text else None,
     )
     metadata["holdout"] = holdout_record(data.ratings, held, settings.seed)
+    if cluster is not None:
+        metadata["cluster"] = cluster.describe()
     bundle = Bundle(models, metadata)
     directory = bundle.save(settings.bundles_dir / bundle.version)
     registered = log_bundle(settings, directory, bundle) if register else None

@@ -40,6 +40,7 @@ class RatingModelConfig:
     seed: int = 42
     num_threads: int = max(1, os.cpu_count() or 1)
     max_ratings: int | None = None
+    rounds_sample_ratings: int = 200_000  # on a cluster: rows the rounds are chosen on
 
     def lightgbm_params(self) -> dict[str, Any]:
         """Parameters in LightGBM's vocabulary."""
@@ -64,30 +65,59 @@ class RatingModel:
     def __init__(self, config: RatingModelConfig | None = None) -> None:
         self.config = config or RatingModelConfig()
         self.booster: lgb.Booster | None = None
+        self.rounds_chosen_locally: int | None = None  # set when trained on a cluster
+        self.rounds_sample_ratings: int | None = None
 
     def fit(
         self, data: Dataset, user_features: np.ndarray, item_vectors: np.ndarray
     ) -> "RatingModel":
         """Train on the ratings of ``data`` (or of a user sample within ``max_ratings``);
         validation users drive early stopping."""
+        sample = self.training_sample(data)
+        self.booster = self.train_locally(sample, user_features, item_vectors)
+        return self
+
+    def training_sample(self, data: Dataset) -> "RatingSample":
+        """The (user, item, rating) rows the model trains on: every rating, or those of a
+        seeded sample of whole users within ``max_ratings``; a seeded share of the users
+        validates (records ``trained_users`` and ``trained_ratings``)."""
         rng = np.random.default_rng(self.config.seed)
         matrix = data.rating_matrix
         counts = np.diff(matrix.indptr)
         users = users_within_budget(counts, self.config.max_ratings, self.config.seed)
         sample = matrix[users]
         user_idx = np.repeat(users, np.diff(sample.indptr))
-        item_idx, target = sample.indices, sample.data.astype(np.float32)
+        target = sample.data.astype(np.float32)
         self.trained_users, self.trained_ratings = len(users), len(target)
         is_validation = (rng.random(data.n_users) < self.config.validation_user_share)[user_idx]
+        return RatingSample(user_idx, sample.indices, target, is_validation)
 
-        def part(mask: np.ndarray) -> FeatureRows:
-            return FeatureRows(user_features, item_vectors, user_idx[mask], item_idx[mask])
-
-        train = lgb.Dataset(part(~is_validation), target[~is_validation], free_raw_data=True)
-        valid = lgb.Dataset(part(is_validation), target[is_validation], reference=train)
+    def train_locally(
+        self,
+        sample: "RatingSample",
+        user_features: np.ndarray,
+        item_vectors: np.ndarray,
+        title: str = "Rating model (LightGBM rounds)",
+    ) -> lgb.Booster:
+        """A booster trained in this process on ``sample``, early-stopped on its validation
+        users (rows built batch by batch through :class:`FeatureRows`)."""
+        train_rows, valid_rows = (
+            sample.part(~sample.is_validation),
+            sample.part(sample.is_validation),
+        )
+        train = lgb.Dataset(
+            FeatureRows(user_features, item_vectors, train_rows.user_idx, train_rows.item_idx),
+            train_rows.target,
+            free_raw_data=True,
+        )
+        valid = lgb.Dataset(
+            FeatureRows(user_features, item_vectors, valid_rows.user_idx, valid_rows.item_idx),
+            valid_rows.target,
+            reference=train,
+        )
         total = self.config.num_boost_round
-        with StepBar("Rating model (LightGBM rounds)", total) as bar:
-            self.booster = lgb.train(
+        with StepBar(title, total) as bar:
+            return lgb.train(
                 self.config.lightgbm_params(),
                 train,
                 num_boost_round=total,
@@ -97,7 +127,6 @@ class RatingModel:
                     lambda _env: bar.advance(),
                 ],
             )
-        return self
 
     @property
     def n_trees(self) -> int:
@@ -113,6 +142,25 @@ class RatingModel:
         if self.booster is None:
             raise NotFittedError("RatingModel is not fitted: call fit() first")
         return predict_best(self.booster, features, num_threads)
+
+
+@dataclass(frozen=True)
+class RatingSample:
+    """Training rows of the rating model: (user, item, rating) and which rows validate."""
+
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+    target: np.ndarray
+    is_validation: np.ndarray
+
+    def part(self, mask: np.ndarray) -> "RatingSample":
+        """The rows where ``mask`` is true."""
+        return RatingSample(
+            self.user_idx[mask], self.item_idx[mask], self.target[mask], self.is_validation[mask]
+        )
+
+    def __len__(self) -> int:
+        return len(self.target)
 
 
 class FeatureRows(lgb.Sequence):

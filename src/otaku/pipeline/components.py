@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from otaku.models.rating import RatingModel, RatingModelConfig
 from otaku.pipeline.catalog import catalog_numbers
 from otaku.pipeline.sources import CandidateSource, FitInputs, SourceSpec, create_source
 from otaku.pipeline.sources.config import DEFAULT_SOURCES
+
+if TYPE_CHECKING:
+    from otaku.cluster import Cluster
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,13 +130,30 @@ def fit_source(spec: SourceSpec, inputs: FitInputs) -> CandidateSource:
     return source
 
 
+def fit_rating_model(
+    config: RatingModelConfig,
+    data: Dataset,
+    user_features: np.ndarray,
+    item_vectors: np.ndarray,
+    cluster: "Cluster | None" = None,
+) -> RatingModel:
+    """The rating model fitted in this process, or with lightgbm.dask on ``cluster``."""
+    model = RatingModel(config)
+    if cluster is None:
+        return model.fit(data, user_features, item_vectors)
+    from otaku.models.rating_cluster import fit_on_cluster
+
+    return fit_on_cluster(model, data, user_features, item_vectors, cluster)
+
+
 def fit_components(
     data: Dataset,
     config: ComponentsConfig,
     text_embeddings: np.ndarray,
     with_rating_model: bool = True,
+    cluster: "Cluster | None" = None,
 ) -> Components:
-    """Fit every component on ``data``."""
+    """Fit every component on ``data`` (the rating model on ``cluster`` when given)."""
     genres = genre_vocabulary(data.catalog)
     item_genres = genre_matrix(data.catalog, genres)
     user_features = build_user_features(data.rating_matrix, item_genres)
@@ -157,7 +177,7 @@ def fit_components(
         item_vectors = np.hstack([lightfm.item_embeddings, text_embeddings])
         rating_model = timed(
             "rating_model",
-            lambda: RatingModel(config.rating).fit(data, user_features, item_vectors),
+            lambda: fit_rating_model(config.rating, data, user_features, item_vectors, cluster),
         )
     return Components(
         state=FitState.of(data),

@@ -3,6 +3,7 @@
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -11,6 +12,9 @@ from otaku.data.dataset import Dataset
 from otaku.pipeline.candidates import feature_names
 from otaku.pipeline.components import Components, ComponentsConfig, fit_components
 from otaku.pipeline.ranker import RankerConfig, train_ranker
+
+if TYPE_CHECKING:
+    from otaku.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class TrainedModels:
     components: Components
     ranker: lgb.Booster
     timings: dict[str, float]
+    facts: dict[str, Any] = field(default_factory=dict)  # e.g. rounds chosen for a cluster
 
     @property
     def samples(self) -> dict[str, int]:
@@ -76,14 +81,25 @@ def check_ranker_features(models: TrainedModels) -> None:
         )
 
 
-def fit_all(data: Dataset, config: TrainConfig, text_embeddings: np.ndarray) -> TrainedModels:
-    """Train the ranker (two-stage) and the final components on ``data``."""
+def fit_all(
+    data: Dataset,
+    config: TrainConfig,
+    text_embeddings: np.ndarray,
+    cluster: "Cluster | None" = None,
+) -> TrainedModels:
+    """Train the ranker (two-stage) and the final components on ``data``; with ``cluster``
+    the ranker's candidates, the ranker and the rating model are trained on Dask."""
     started = time.perf_counter()
-    ranker = train_ranker(data, config.components, text_embeddings, config.ranker)
+    facts: dict[str, Any] = {}
+    ranker = train_ranker(data, config.components, text_embeddings, config.ranker, cluster, facts)
     ranked = time.perf_counter()
     log.info("fitted ranker in %.1f s (with its stage-one components)", ranked - started)
-    components = fit_components(data, config.components, text_embeddings)
+    components = fit_components(data, config.components, text_embeddings, cluster=cluster)
     done = time.perf_counter()
     timings = {"ranker_two_stage": ranked - started, "components": done - ranked}
     timings.update({f"components.{name}": value for name, value in components.timings.items()})
-    return TrainedModels(components, ranker, timings)
+    rating = components.rating_model
+    if rating is not None and getattr(rating, "rounds_chosen_locally", None) is not None:
+        facts["rating_rounds_chosen_locally"] = rating.rounds_chosen_locally
+        facts["rating_rounds_sample_ratings"] = rating.rounds_sample_ratings
+    return TrainedModels(components, ranker, timings, facts)
