@@ -86,3 +86,14 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         database.dispose()
         for _ in urls:  # finishes the generator: drops the PostgreSQL database
             pass
+
+
+@pytest.fixture(scope="session")
+def scheduler() -> Iterator[str]:
+    """A real Dask LocalCluster: two worker processes with two threads each."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as cluster:
+        yield str(cluster.scheduler_address)

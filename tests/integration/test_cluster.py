@@ -33,17 +33,6 @@ DEMO_USERS = 1000
 NDCG_TOLERANCE = 0.02
 
 
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    """A real Dask LocalCluster: two worker processes with two threads each."""
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
-    ) as cluster:
-        yield str(cluster.scheduler_address)
-
-
 @pytest.fixture
 def cluster(scheduler: str) -> Iterator[Cluster]:
     with connected(scheduler, lightgbm_port=12460) as connection:

@@ -117,7 +117,7 @@ def retrain(
     verdict = "[bold green]promoted[/]" if result.promote else "[bold yellow]champion kept[/]"
     console.print(f"{verdict}: {result.reason}")
     if result.promote and precompute_after:
-        precompute()
+        precompute(cluster=cluster)
 
 
 @app.command()
@@ -125,10 +125,12 @@ def precompute(
     processes: Annotated[
         int, typer.Option(help="Worker processes (forked: they share the loaded model).")
     ] = 1,
+    cluster: ClusterAddress = None,
 ) -> None:
     """Rank every known user with the served model (default strategy, depth 100) and store
     the rankings in the database: their unfiltered pages become a read."""
     from otaku.jobs.precompute import precompute_rankings
+    from otaku.jobs.precompute_cluster import ModelSource
     from otaku.jobs.runs import recorded_run
     from otaku.service.model import ModelNotReadyError, load_served_model
     from otaku.storage.database import Database
@@ -136,14 +138,17 @@ def precompute(
     cli_logging()
     settings = get_settings()
     try:
-        engine = load_served_model(settings).engine
+        served = load_served_model(settings)
     except ModelNotReadyError as error:
         fail(error)
         return
     database = Database.from_settings(settings)
+    source = ModelSource.of(settings, served.registry_version)
     try:
-        with recorded_run(database, "precompute") as run:
-            outcome = precompute_rankings(engine, database, processes)
+        with recorded_run(database, "precompute") as run, cluster_for(cluster) as on_cluster:
+            outcome = precompute_rankings(
+                served.engine, database, processes, cluster=on_cluster, model_source=source
+            )
             run.outcome = "done"
             run.detail = f"{outcome.users} users, model {outcome.model_version}"
     except ValueError as error:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,10 @@ from otaku.progress import track
 from otaku.storage.database import Database
 from otaku.storage.models import PrecomputedRanking
 from otaku.storage.repository import Repository
+
+if TYPE_CHECKING:
+    from otaku.cluster import Cluster
+    from otaku.jobs.precompute_cluster import ModelSource
 
 USERS_PER_TASK = 500
 _FORKED: dict[str, Engine] = {}  # the parent's engine, shared copy-on-write with forked workers
@@ -37,10 +41,11 @@ class PrecomputeOutcome:
 
 
 def _rank_task(user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    return _rank(_FORKED["engine"], user_ids)
+    return rank_users(_FORKED["engine"], user_ids)
 
 
-def _rank(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def rank_users(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Users' rankings (ids, scores, profile keys) with one BLAS thread, as served."""
     from threadpoolctl import threadpool_limits
 
     # One BLAS/OpenMP thread per process, as the service ranks: a user's matrix products are
@@ -56,7 +61,7 @@ def _ranked_tasks(
     the loaded engine's arrays instead of loading the bundle again."""
     if processes <= 1:
         for user_ids in tasks:
-            yield _rank(engine, user_ids)
+            yield rank_users(engine, user_ids)
         return
     _FORKED["engine"] = engine
     try:
@@ -72,16 +77,27 @@ def precompute_rankings(
     processes: int = 1,
     user_ids: np.ndarray | None = None,
     users_per_task: int = USERS_PER_TASK,
+    cluster: "Cluster | None" = None,
+    model_source: "ModelSource | None" = None,
 ) -> PrecomputeOutcome:
     """Rank every known user (or ``user_ids``) with ``engine``, ``users_per_task`` at a time
-    in ``processes`` processes, and replace the database's precomputed rankings with them in
-    one transaction."""
+    in ``processes`` processes (or as tasks on ``cluster``'s workers, each loading the same
+    model from ``model_source`` once), and replace the database's precomputed rankings with
+    them in one transaction."""
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
     started = time.perf_counter()
     users = np.asarray(engine.known_user_ids if user_ids is None else user_ids, dtype=np.int64)
     tasks = [users[i : i + users_per_task] for i in range(0, len(users), users_per_task)]
-    ranked = track(_ranked_tasks(engine, tasks, processes), "Ranking users", total=len(tasks))
+    if cluster is not None:
+        if model_source is None:
+            raise ValueError("ranking on a cluster needs the model's source for the workers")
+        from otaku.jobs.precompute_cluster import ranked_on_cluster
+
+        results_in_order = ranked_on_cluster(cluster, model_source, engine.version, tasks)
+    else:
+        results_in_order = _ranked_tasks(engine, tasks, processes)
+    ranked = track(results_in_order, "Ranking users", total=len(tasks))
     results = list(ranked)  # compact arrays: 100 ids and scores per user
     computed_at = datetime.now(UTC)
     with database.transaction() as session:
