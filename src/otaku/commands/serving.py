@@ -27,7 +27,15 @@ def serve(
     bundle: Annotated[
         Path | None, typer.Option(help="Serve this bundle directory, not the champion.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes: the model is loaded once and the workers are forked from "
+            "it, sharing its arrays (a new champion is loaded once and its workers replace "
+            "the old ones).",
+        ),
+    ] = 1,
 ) -> None:
     """Start the REST API (docs at /docs) serving the registry's champion model."""
     import os
@@ -51,12 +59,20 @@ def serve(
         fail(error)
         return
     console.print(f"API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    if workers > 1:
+        from otaku.service.forked import serve_forked
+        from otaku.service.model import ModelNotReadyError
+
+        try:
+            serve_forked(settings, host, port, workers)
+        except ModelNotReadyError as error:
+            fail(error)
+        return
     uvicorn.run(
         "otaku.service.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_config=None,
         access_log=False,
     )

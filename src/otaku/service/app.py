@@ -20,6 +20,7 @@ from otaku.jobs.runs import run_summaries
 from otaku.service.compat import compat_router
 from otaku.service.deps import HolderDep
 from otaku.service.errors import install_error_handlers, problem
+from otaku.service.forked import SupervisedWatcher
 from otaku.service.health import DatabaseHealth
 from otaku.service.limits import BodyLimitMiddleware
 from otaku.service.logs import request_id_var
@@ -204,14 +205,23 @@ def _install_operational_routes(app: FastAPI, database: DatabaseHealth) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: Settings | None = None, served: ServedModel | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    served: ServedModel | None = None,
+    supervisor: int | None = None,
+) -> FastAPI:
     """The service. Without ``served`` the lifespan loads the configured model in the
-    background (``/readyz`` answers 503 until it is loaded)."""
+    background (``/readyz`` answers 503 until it is loaded). A worker forked by ``otaku serve
+    --workers`` passes its ``supervisor``'s pid: the supervisor swaps champions for it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watcher = ChampionWatcher(app.state.holder, settings, lambda new: _serve(app, new))
+        watcher: ChampionWatcher | SupervisedWatcher = (
+            ChampionWatcher(app.state.holder, settings, lambda new: _serve(app, new))
+            if supervisor is None
+            else SupervisedWatcher(app.state.holder, settings, supervisor)
+        )
         app.state.watcher = watcher
         if served is not None:
             _serve(app, served)

@@ -1,0 +1,199 @@
+"""`otaku serve --workers N`: the model is loaded once, then N worker processes are forked
+from the loaded process and serve it on one shared listening socket. The model's arrays are
+shared copy-on-write (nothing writes to them), so an extra worker costs its own request
+state, not another copy of the model.
+
+The parent supervises: a worker that dies is replaced by a fresh fork; when the registry's
+champion changes, the parent loads it, forks a new generation and lets the old one finish
+its requests (uvicorn's graceful shutdown), so a swap never shows half a model and never
+drops the port.
+"""
+
+import gc
+import logging
+import os
+import signal
+import socket
+import time
+from types import FrameType
+
+from otaku.config import Settings
+from otaku.service.model import ModelHolder, ServedModel, load_served_model
+
+log = logging.getLogger(__name__)
+
+STOP_SECONDS = 30.0  # a worker finishing its requests on shutdown gets this long
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound and listening on ``host:port``, inherited by every worker."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def share_loaded_objects() -> None:
+    """Keep every object made so far out of later garbage collections, so the collector
+    never writes to (and thereby copies) the pages the workers share with the parent."""
+    gc.collect()
+    gc.freeze()
+
+
+def fork_worker(settings: Settings, sock: socket.socket, served: ServedModel) -> int:
+    """Fork one worker process serving ``served`` on ``sock``; returns its pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        _run_worker(settings, sock, served)
+    except BaseException:  # a worker must never return into the parent's code
+        log.exception("server worker %d failed", os.getpid())
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _run_worker(settings: Settings, sock: socket.socket, served: ServedModel) -> None:
+    import uvicorn
+
+    from otaku.service.app import create_app
+
+    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(handled, signal.SIG_DFL)  # uvicorn installs its graceful ones
+    app = create_app(settings, served=served, supervisor=os.getppid())
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class Supervisor:
+    """Keeps ``workers`` forked worker processes serving the current model."""
+
+    def __init__(
+        self, settings: Settings, sock: socket.socket, served: ServedModel, workers: int
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.settings = settings
+        self.sock = sock
+        self.served = served
+        self.workers = workers
+        self.current: set[int] = set()  # pids serving the current model
+        self.retiring: set[int] = set()  # pids finishing requests of a replaced model
+        self.stopping = False
+        self.reload_asked = False
+
+    def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop the workers gracefully (SIGHUP, which
+        POST /admin/reload sends: look for a new champion now)."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._ask_reload)
+        share_loaded_objects()
+        self._fill()
+        next_poll = time.monotonic() + self.settings.reload_poll_seconds
+        while not self.stopping:
+            time.sleep(0.2)
+            self._reap()
+            if not self.stopping:
+                self._fill()
+            polled = self._watches_champion() and time.monotonic() >= next_poll
+            if (polled or self.reload_asked) and self.settings.bundle_path is None:
+                self.reload_asked = False
+                self._swap_if_new_champion()
+                next_poll = time.monotonic() + self.settings.reload_poll_seconds
+        self._shutdown()
+
+    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _ask_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_asked = True
+
+    def _fill(self) -> None:
+        while len(self.current) < self.workers:
+            self.current.add(fork_worker(self.settings, self.sock, self.served))
+
+    def _reap(self) -> None:
+        for pid in list(self.current | self.retiring):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                if pid in self.current and not self.stopping:
+                    log.warning("server worker %d ended (status %d): replacing it", pid, status)
+                self.current.discard(pid)
+                self.retiring.discard(pid)
+
+    def _watches_champion(self) -> bool:
+        return self.settings.bundle_path is None and self.settings.reload_poll_seconds > 0
+
+    def _swap_if_new_champion(self) -> None:
+        from otaku.storage.registry import champion_version
+
+        try:
+            version = champion_version(self.settings)
+            if version is None or version == self.served.registry_version:
+                return
+            loaded = load_served_model(self.settings, version)
+        except Exception:  # the registry is down or the bundle is bad: keep serving
+            log.exception("could not load the new champion; the workers keep the old one")
+            return
+        log.info("champion %s loaded: forking its workers", version)
+        self.served = loaded
+        share_loaded_objects()
+        old, self.current = self.current, set()
+        self._fill()
+        for pid in old:
+            os.kill(pid, signal.SIGTERM)
+        self.retiring |= old
+
+    def _shutdown(self) -> None:
+        pids = self.current | self.retiring
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while pids and time.monotonic() < deadline:
+            pids = {pid for pid in pids if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+            time.sleep(0.1)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def serve_forked(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Load the configured model once and serve it from ``workers`` forked processes."""
+    served = load_served_model(settings)  # before listening: nobody waits on a silent port
+    sock = listening_socket(host, port)
+    log.info("model %s loaded; forking %d server workers", served.engine.version, workers)
+    Supervisor(settings, sock, served, workers).run()
+
+
+class SupervisedWatcher:
+    """A forked worker's champion watcher: the supervisor watches the registry and replaces
+    the workers, so a reload asked of one worker (POST /admin/reload) is passed to it."""
+
+    def __init__(self, holder: ModelHolder, settings: Settings, supervisor: int) -> None:
+        self.holder = holder
+        self.settings = settings
+        self.supervisor = supervisor
+
+    def reload(self, force: bool = False) -> tuple[str | None, str | None]:
+        """Ask the supervisor to load the champion now; returns the registry version served
+        by this worker and the champion the workers will serve within seconds."""
+        from otaku.storage.registry import champion_version
+
+        current = self.holder.current_or_none()
+        before = current.registry_version if current else None
+        wanted = champion_version(self.settings)
+        if wanted is not None and (wanted != before or force):
+            os.kill(self.supervisor, signal.SIGHUP)
+        return before, wanted if wanted is not None else before
+
+    def start(self) -> None:
+        """Nothing to poll here: the supervisor polls."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""

@@ -1,0 +1,150 @@
+"""`otaku serve --workers 2` as a user runs it: one process loads the champion and forks two
+workers that share its memory; a dead worker is replaced, a new champion replaces the workers
+(polled, or asked through POST /admin/reload), SIGTERM stops everything."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from otaku.config import Settings
+from otaku.data.files import DataSources
+from otaku.jobs.train import train_bundle
+from otaku.pipeline.training import TrainConfig
+from otaku.storage.registry import promote
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.integration
+KEY = {"X-API-Key": "k"}
+
+
+@pytest.fixture(scope="module")
+def home(quick_config: TrainConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("forked-home")
+    settings = Settings(home=home)
+    for _ in range(2):  # version 1 (the champion) and version 2
+        train_bundle(settings, DataSources(demo_users=300), quick_config, with_text=False)
+    return home
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _private_mb(pid: int) -> float:
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    )
+    kb = sum(int(fields[name].split()[0]) for name in ("Private_Clean", "Private_Dirty"))
+    return kb / 1024
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def _wait_for(check: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def server(home: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "OTAKU_HOME": str(home),
+        "OTAKU_PROGRESS": "0",
+        "OTAKU_API_KEY": "k",
+        "OTAKU_WARM_USERS": "0",
+        "OTAKU_RELOAD_POLL_SECONDS": "0.5",
+    }
+    command = [sys.executable, "-m", "otaku.cli", "serve", "--port", str(port), "--workers", "2"]
+    log = tmp_path / "serve.log"  # a file, not a pipe: nobody reads a pipe while it fills
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        _wait_for(ready, 120, "otaku serve --workers 2 was not ready within 120 s")
+        _wait_for(lambda: len(_children(process.pid)) == 2, 30, "two workers never started")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _versions(url: str, requests: int = 12) -> set[str]:
+    """Versions answered on new connections (a kept-alive one would stay with one worker)."""
+    return {
+        str(httpx.get(f"{url}/v1/model", timeout=30).json()["registry_version"])
+        for _ in range(requests)
+    }
+
+
+def test_workers_share_the_model_and_a_dead_one_is_replaced(
+    server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, process = server
+    workers = _children(process.pid)
+    parent_rss = _rss_mb(process.pid)
+    for pid in workers:  # a worker's own memory is a fraction of the process it came from
+        assert _private_mb(pid) < 0.5 * parent_rss, (_private_mb(pid), parent_rss)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        pages = [client.post("/v1/recommendations", json={}) for _ in range(20)]
+    assert {page.status_code for page in pages} == {200}
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(
+        lambda: (
+            len(_children(process.pid) - {victim}) == 2 and victim not in _children(process.pid)
+        ),
+        30,
+        "the dead worker was not replaced",
+    )
+    assert httpx.post(f"{url}/v1/recommendations", json={}, timeout=30).status_code == 200
+
+
+def test_a_new_champion_replaces_the_workers_and_sigterm_stops_all(
+    server: tuple[str, subprocess.Popen[bytes]], home: Path
+) -> None:
+    url, process = server
+    first = _children(process.pid)
+    assert _versions(url) == {"1"}
+    settings = Settings(home=home)
+    promote(settings, "2")  # found by the supervisor's polling
+    _wait_for(lambda: _versions(url) == {"2"}, 60, "the workers never served version 2")
+    assert not first & _children(process.pid)  # a new generation of workers
+    promote(settings, "1")
+    reloaded = httpx.post(f"{url}/admin/reload", headers=KEY, timeout=30)
+    assert reloaded.status_code == 200 and reloaded.json()["registry_version"] == "1"
+    _wait_for(lambda: _versions(url) == {"1"}, 60, "the workers never served version 1 again")
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    for pid in workers:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
