@@ -2,6 +2,7 @@
 Kubernetes JSON schemas (kubernetes-validate) or, for the Prometheus Operator's kinds, against
 schemas of the fields we use; then what an operator relies on, checked object by object."""
 
+import copy
 import json
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 
 from otaku.config import Settings
 from otaku.jobs.scheduler import JOBS
+from tests.deploy.dask_crd import CRD_FILES, validate_operator_object
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +51,9 @@ def _pod_specs(objects: list[Object]) -> dict[str, Object]:
             specs[o["metadata"]["name"]] = o["spec"]["template"]["spec"]
         elif o["kind"] == "CronJob":
             specs[o["metadata"]["name"]] = o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif o["kind"] == "DaskCluster":
+            for part in ("scheduler", "worker"):
+                specs[f"{o['metadata']['name']}-{part}"] = o["spec"][part]["spec"]
     return specs
 
 
@@ -58,6 +63,8 @@ def test_every_object_matches_its_schema(objects: list[Object]) -> None:
         if o["kind"] in CRD_SCHEMAS:
             schema = json.loads(CRD_SCHEMAS[o["kind"]].read_text())
             jsonschema.validate(o, schema)
+        elif o["kind"] in CRD_FILES:
+            validate_operator_object(o, KUBERNETES_VERSION)
         else:
             kubernetes_validate.validate(o, KUBERNETES_VERSION, strict=True)
 
@@ -159,3 +166,43 @@ def test_monitoring_scrapes_the_api_and_carries_the_alert_rules(objects: list[Ob
     rules = _one(objects, "PrometheusRule", "otaku-alerts")
     source = yaml.safe_load((ROOT / "deploy/prometheus/rules/otaku-alerts.yml").read_text())
     assert rules["spec"] == source, "deploy/k8s/monitoring.yaml differs from the rules file"
+
+
+def test_the_dask_cluster_matches_the_operators_crd_and_typos_are_caught(
+    objects: list[Object],
+) -> None:
+    cluster = _one(objects, "DaskCluster", "otaku-dask")
+    validate_operator_object(cluster, KUBERNETES_VERSION)
+    for path, bad in (
+        (("spec",), {"wrokers": 2}),  # a field the CRD does not have (pruned by the server)
+        (("spec", "worker"), {"replicas": "two"}),
+        (("spec", "worker", "spec", "containers", 0), {"imagePullPolicy": 1}),  # PodSpec
+    ):
+        broken = copy.deepcopy(cluster)
+        target = broken
+        for key in path:
+            target = target[key]
+        target.update(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            validate_operator_object(broken, KUBERNETES_VERSION)
+
+
+def test_dask_workers_can_train_and_the_jobs_use_the_cluster(objects: list[Object]) -> None:
+    cluster = _one(objects, "DaskCluster", "otaku-dask")
+    (worker,) = cluster["spec"]["worker"]["spec"]["containers"]
+    args = worker["args"]
+    assert int(args[args.index("--nthreads") + 1]) >= 2  # lightgbm.dask needs two threads
+    assert worker["image"] == _pod_specs(objects)["otaku-retrain"]["containers"][0]["image"]
+    assert _config_maps(worker) == {"otaku-config"}  # workers find the registry as jobs do
+    scheduler = _one(objects, "ConfigMap", "otaku-config")["data"]["OTAKU_DASK_SCHEDULER"]
+    name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
+    ports = cluster["spec"]["scheduler"]["service"]["ports"]
+    comm = next(port["port"] for port in ports if port["name"] == "tcp-comm")
+    assert scheduler == f"tcp://{name}-scheduler.{namespace}.svc.cluster.local:{comm}"
+    for job in ("otaku-retrain", "otaku-precompute"):
+        (container,) = _pod_specs(objects)[job]["containers"]
+        assert _config_maps(container) == {"otaku-config"}
+
+
+def _config_maps(container: Object) -> set[str]:
+    return {ref["configMapRef"]["name"] for ref in container["envFrom"] if "configMapRef" in ref}

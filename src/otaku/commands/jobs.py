@@ -194,7 +194,8 @@ def promote(
 
 @app.command()
 def scheduler() -> None:
-    """Run simulate-users daily at 21:50 UTC and retrain weekly (Sundays 22:30 UTC)."""
+    """Run simulate-users daily at 21:50 UTC, precompute daily at 22:10 UTC and retrain
+    weekly (Sundays 22:30 UTC)."""
     from otaku.jobs.scheduler import JOBS, run_forever
 
     cli_logging()

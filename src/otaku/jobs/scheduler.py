@@ -45,6 +45,9 @@ class Job:
 JOBS = (
     Job("simulate-users", ("otaku", "simulate-users"), hour=21, minute=50),
     Job("retrain", ("otaku", "retrain"), hour=22, minute=30, weekday=6),
+    # the day's new users (and changed profiles) get stored rankings; retrain precomputes
+    # again after a promotion
+    Job("precompute", ("otaku", "precompute"), hour=22, minute=10),
 )
 
 

@@ -11,7 +11,7 @@ DAGS = Path(__file__).resolve().parents[3] / "deploy" / "airflow" / "dags" / "ot
 
 
 def test_next_runs_follow_the_reference_timetable() -> None:
-    simulate, retrain = JOBS
+    simulate, retrain, precompute = JOBS
     tuesday_noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert simulate.next_run(tuesday_noon) == datetime(2026, 12, 1, 21, 50, tzinfo=UTC)
     assert simulate.next_run(datetime(2026, 12, 1, 21, 50, tzinfo=UTC)) == datetime(
@@ -21,7 +21,12 @@ def test_next_runs_follow_the_reference_timetable() -> None:
     assert retrain.next_run(datetime(2026, 12, 6, 22, 31, tzinfo=UTC)) == datetime(
         2026, 12, 13, 22, 30, tzinfo=UTC
     )
-    assert (simulate.cron, retrain.cron) == ("50 21 * * *", "30 22 * * 0")
+    assert precompute.next_run(tuesday_noon) == datetime(2026, 12, 1, 22, 10, tzinfo=UTC)
+    assert (simulate.cron, retrain.cron, precompute.cron) == (
+        "50 21 * * *",
+        "30 22 * * 0",
+        "10 22 * * *",
+    )
 
 
 def test_a_job_runs_its_command_and_reports_the_exit_code() -> None:
@@ -61,6 +66,10 @@ def test_airflow_dags_parse_and_run_the_same_commands() -> None:
         "commands": ["otaku simulate-users"],
     }
     assert dags["otaku_retrain"] == {"schedule": "30 22 * * 0", "commands": ["otaku retrain"]}
+    assert dags["otaku_precompute"] == {
+        "schedule": "10 22 * * *",
+        "commands": ["otaku precompute"],
+    }
     scheduler_commands = {" ".join(job.command) for job in JOBS}
-    assert scheduler_commands == {"otaku simulate-users", "otaku retrain"}
+    assert scheduler_commands == {"otaku simulate-users", "otaku retrain", "otaku precompute"}
     assert {job.cron for job in JOBS} == {dag["schedule"] for dag in dags.values()}
