@@ -173,13 +173,14 @@ def test_the_dask_cluster_matches_the_operators_crd_and_typos_are_caught(
 ) -> None:
     cluster = _one(objects, "DaskCluster", "otaku-dask")
     validate_operator_object(cluster, KUBERNETES_VERSION)
-    for path, bad in (
+    paths: list[tuple[tuple[str | int, ...], Object]] = [
         (("spec",), {"wrokers": 2}),  # a field the CRD does not have (pruned by the server)
         (("spec", "worker"), {"replicas": "two"}),
         (("spec", "worker", "spec", "containers", 0), {"imagePullPolicy": 1}),  # PodSpec
-    ):
+    ]
+    for path, bad in paths:
         broken = copy.deepcopy(cluster)
-        target = broken
+        target: Any = broken
         for key in path:
             target = target[key]
         target.update(bad)
