@@ -96,6 +96,46 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
+def _memory_mb(pid: int) -> dict[str, float]:
+    """RSS, PSS (shared pages divided among their users) and USS (pages only this process
+    has: what it adds) of one process, MB."""
+    rollup = dict(
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    )
+
+    def kb(*names: str) -> float:
+        return sum(int(rollup[name].split()[0]) for name in names) / 1024
+
+    return {
+        "rss": kb("Rss"),
+        "pss": kb("Pss"),
+        "uss": kb("Private_Clean", "Private_Dirty"),
+    }
+
+
+def _server_memory(pid: int) -> dict[str, Any]:
+    """The server's memory: the process that loaded the model and each forked worker."""
+    members = _process_tree(pid)
+    processes = {member: _memory_mb(member) for member in members}
+    workers = [processes[member] for member in members if member != pid]
+    return {
+        "parent": processes[pid],
+        "workers": workers,
+        "total_pss_mb": sum(p["pss"] for p in processes.values()),
+        "uss_mb_per_worker": max((w["uss"] for w in workers), default=None),
+    }
+
+
+def _precompute(bundle: Path | None) -> None:
+    """Store every known user's ranking in the server's database before it starts."""
+    command = [sys.executable, "-m", "otaku.cli", "precompute", "--processes", "2"]
+    env = dict(os.environ)
+    if bundle is not None:
+        env["OTAKU_BUNDLE_PATH"] = str(bundle)
+    subprocess.run(command, env=env, check=True)
+
+
 def _tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time used so far by a process and its descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -219,14 +259,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--precompute",
+        action="store_true",
+        help="Run `otaku precompute` into the server's database first (OTAKU_DATABASE_URL).",
+    )
     args = parser.parse_args()
+    if args.precompute:
+        _precompute(args.bundle)
     requests = _workload(args.bundle, 20000, seed=42)
 
     def run(url: str) -> tuple[list[tuple[str, float, int]], float]:
         asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
         return asyncio.run(_load(url, requests, args.concurrency, args.duration))
 
-    rss = server_cpu = None
+    rss = server_cpu = memory = None
     if args.url:
         results, elapsed = run(args.url)
     else:
@@ -236,13 +283,16 @@ def main() -> None:
             results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))
             server_cpu = _tree_cpu_seconds(pid) - cpu_before
             rss = _tree_rss_mb(pid)
+            memory = _server_memory(pid)
     by_kind: dict[str, list[float]] = defaultdict(list)
     for kind, seconds, _ in results:
         by_kind[kind].append(seconds)
     rows = {"all": percentiles([seconds for _, seconds, _ in results])}
     rows.update({kind: percentiles(values) for kind, values in sorted(by_kind.items())})
     errors = sum(1 for _, _, status in results if status != 200)
-    title = f"HTTP mixed workload, {args.concurrency} in flight, {args.workers} worker(s)"
+    title = f"HTTP mixed workload, {args.concurrency} in flight, {args.workers} worker(s)" + (
+        ", known users precomputed" if args.precompute else ""
+    )
     print_latency_table(title, rows)
     facts = {
         "requests": len(results),
@@ -255,10 +305,16 @@ def main() -> None:
         else server_cpu * 1000 / len(results),
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "precomputed": args.precompute,
     }
     for key, value in facts.items():
         console.print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
-    write_json(args.out, {"latency": rows, **facts})
+    if memory is not None:
+        console.print(
+            f"memory: parent RSS {memory['parent']['rss']:.0f} MB; per worker USS (what it "
+            f"adds) {memory['uss_mb_per_worker']}; total PSS {memory['total_pss_mb']:.0f} MB"
+        )
+    write_json(args.out, {"latency": rows, **facts, "server_memory": memory})
 
 
 if __name__ == "__main__":

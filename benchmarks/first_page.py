@@ -1,0 +1,96 @@
+"""A known user's first page over HTTP, one request at a time: read from the precomputed
+rankings, or computed (nothing warmed in either case).
+
+    otaku precompute                      # stored rankings in OTAKU_DATABASE_URL
+    python benchmarks/first_page.py --workers 1 --label precomputed
+    python benchmarks/first_page.py --workers 1 --label computed --clear
+
+Starts ``otaku serve`` on the champion with ``OTAKU_WARM_USERS=0`` and asks for the first page
+of distinct known users, sequentially; ``--clear`` deletes the stored rankings first.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import delete
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import console, load_bundle, percentiles, write_json
+
+from otaku.config import Settings
+from otaku.storage.database import Database
+from otaku.storage.models import PrecomputedRanking
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the server exited early")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the server was not ready within 10 minutes")
+
+
+def main() -> None:
+    """Time the first page of ``--users`` distinct known users."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--port", type=int, default=8777)
+    parser.add_argument("--label", default="precomputed")
+    parser.add_argument("--clear", action="store_true", help="Delete stored rankings first.")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    database = Database.from_settings(Settings())
+    if args.clear:
+        with database.transaction() as session:
+            session.execute(delete(PrecomputedRanking))
+    with database.reading() as session:
+        stored = session.query(PrecomputedRanking).count()
+    bundle, _ = load_bundle(None)
+    users = bundle.models.components.state.users.external_ids
+    sample = np.random.default_rng(5).choice(users, size=min(args.users, len(users)), replace=False)
+    env = {**os.environ, "OTAKU_WARM_USERS": "0", "OTAKU_PROGRESS": "0"}
+    command = [sys.executable, "-m", "otaku.cli", "serve", "--port", str(args.port)]
+    command += ["--workers", str(args.workers)]
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"otaku-first-page-{args.port}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        _wait_ready(url, process)
+        seconds = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(50):
+                client.get("/v1/anime/1")  # the connection and the code paths warmed
+            for user in sample:
+                started = time.perf_counter()
+                response = client.get(f"/v1/users/{int(user)}/recommendations")
+                seconds.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise SystemExit(f"user {user}: {response.status_code} {response.text}")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    figures = percentiles(seconds)
+    console.print(
+        f"{args.label} ({stored:,} stored rankings, {args.workers} worker(s)): first page of "
+        f"{len(seconds)} users p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms"
+    )
+    write_json(args.out, {"label": args.label, "stored": stored, **figures})
+
+
+if __name__ == "__main__":
+    main()
