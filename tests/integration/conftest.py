@@ -91,7 +91,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 @pytest.fixture(scope="session")
 def scheduler() -> Iterator[str]:
     """A real Dask LocalCluster: two worker processes with two threads each."""
+    import logging
+
     from distributed import LocalCluster
+
+    # its scheduler's threads log after the tests' captured streams are closed
+    logging.getLogger("distributed").setLevel(logging.WARNING)
 
     with LocalCluster(
         n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None

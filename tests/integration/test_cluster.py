@@ -177,3 +177,15 @@ def test_a_bad_value_in_a_later_block_is_named_by_its_row_in_the_whole_file(
         load_rating_files([path])
     assert raised.value.row == locally.value.row == 4322 and raised.value.column == "rating"
     assert "'eleven'" in str(raised.value)
+
+
+def test_a_file_the_workers_cannot_see_is_read_here_with_the_same_errors(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    missing = tmp_path / "elsewhere.csv"  # on no worker's disk (nor on this one)
+    with pytest.raises(DataValidationError, match="file not found"):
+        load_rating_files_on_cluster(cluster.client, [missing])
+    present = tmp_path / "here.csv"
+    expected = _rating_file(present, 5)
+    frame = load_rating_files_on_cluster(cluster.client, [present])
+    assert frame["rating"].tolist() == expected["rating"].tolist()

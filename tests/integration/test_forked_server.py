@@ -127,6 +127,21 @@ def test_workers_share_the_model_and_a_dead_one_is_replaced(
     assert httpx.post(f"{url}/v1/recommendations", json={}, timeout=30).status_code == 200
 
 
+def test_workers_stop_when_the_parent_is_killed(
+    server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    _, process = server
+    workers = _children(process.pid)
+    process.kill()  # SIGKILL: the parent cannot stop them itself
+    process.wait(timeout=30)
+    _wait_for(lambda: all(not _alive(pid) for pid in workers), 30, "orphaned workers kept running")
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
 def test_a_new_champion_replaces_the_workers_and_sigterm_stops_all(
     server: tuple[str, subprocess.Popen[bytes]], home: Path
 ) -> None:
@@ -144,7 +159,4 @@ def test_a_new_champion_replaces_the_workers_and_sigterm_stops_all(
     workers = _children(process.pid)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
-    for pid in workers:
-        assert (
-            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
-        )
+    assert not any(_alive(pid) for pid in workers)

@@ -126,12 +126,16 @@ def test_a_killed_retrain_leaves_the_champion_and_registry_alone(
         "OTAKU_DATABASE_URL": str(loaded_settings.database_url),
         "OTAKU_PROGRESS": "0",
     }
-    # full-size models: the kill surely lands while it trains
-    command = [sys.executable, "-m", "otaku.cli", "retrain", "--no-text"]
+    # the reference preset's 50 LightFM epochs and 2000 rounds: the kill lands while it trains
+    command = [sys.executable, "-m", "otaku.cli", "retrain", "--no-text", "--preset", "reference"]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    time.sleep(6)  # loading and training: well before anything is registered
+    deadline = time.monotonic() + 120
+    while not run_summaries(database):  # its run is recorded when it starts
+        assert process.poll() is None and time.monotonic() < deadline, "the retrain never started"
+        time.sleep(0.2)
+    time.sleep(2)  # reading the snapshot and training: well before anything is registered
     assert process.poll() is None, "the retrain finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)

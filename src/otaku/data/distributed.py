@@ -1,9 +1,13 @@
 """Rating files read and validated on a Dask cluster: ``dask.dataframe`` cuts each file into
 blocks, every block is parsed and checked on a worker by the same parser as the local path
 (:func:`otaku.data.sources.parse_ratings`), and only the compact parsed columns (9 bytes a
-rating) come back. A bad value is reported with its row in the whole file, as locally.
+rating) come back. A bad value is reported with its row in the whole file, as locally. The
+workers must see the file at the same path (a shared volume); a file they cannot read is
+parsed in this process instead.
 """
 
+import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +17,7 @@ import pandas as pd
 from otaku.data.sources import (
     DuplicatePolicy,
     combine_ratings,
+    load_ratings,
     parse_ratings,
     rating_columns_of,
 )
@@ -21,6 +26,7 @@ from otaku.data.validation import DataValidationError, rows_later
 if TYPE_CHECKING:
     from distributed import Client
 
+log = logging.getLogger(__name__)
 BLOCK_BYTES = 32 * 1024 * 1024  # per task: ~1M rows of rating_complete.csv
 
 
@@ -31,7 +37,21 @@ def load_rating_files_on_cluster(
     :func:`otaku.data.sources.load_rating_files` for the meaning)."""
     if not paths:
         raise ValueError("at least one rating file is required")
-    return combine_ratings([_load_on_cluster(client, path) for path in paths], paths, duplicates)
+    frames = [
+        _load_on_cluster(client, path) if _workers_can_read(client, path) else load_ratings(path)
+        for path in paths
+    ]
+    return combine_ratings(frames, paths, duplicates)
+
+
+def _workers_can_read(client: "Client", path: Path) -> bool:
+    """Whether every worker sees ``path`` (a shared volume); else it is parsed here."""
+    seen = client.run(os.access, str(path.resolve()), os.R_OK)
+    if all(seen.values()):
+        return True
+    blind = sorted(worker for worker, readable in seen.items() if not readable)
+    log.warning("Dask worker(s) %s cannot read %s: parsing it in this process", blind, path)
+    return False
 
 
 def _load_on_cluster(client: "Client", path: Path) -> pd.DataFrame:
@@ -42,7 +62,7 @@ def _load_on_cluster(client: "Client", path: Path) -> pd.DataFrame:
     # Every column as text: a block's types never depend on its values, and the parser
     # names the first value that is not an integer (as it does locally).
     blocks = dd.read_csv(
-        str(path),
+        str(path.resolve()),
         usecols=columns,
         dtype=str,
         keep_default_na=False,

@@ -23,6 +23,7 @@ from otaku.service.model import ModelHolder, ServedModel, load_served_model
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 30.0  # a worker finishing its requests on shutdown gets this long
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -45,17 +46,33 @@ def share_loaded_objects() -> None:
 
 def fork_worker(settings: Settings, sock: socket.socket, served: ServedModel) -> int:
     """Fork one worker process serving ``served`` on ``sock``; returns its pid."""
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     code = 0
     try:
+        _die_with(parent)
         _run_worker(settings, sock, served)
     except BaseException:  # a worker must never return into the parent's code
         log.exception("server worker %d failed", os.getpid())
         code = 1
     finally:
         os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this worker when its parent dies, even by SIGKILL (else orphaned
+    workers would keep the port and serve a model nobody supervises)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM still stops workers
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
 
 
 def _run_worker(settings: Settings, sock: socket.socket, served: ServedModel) -> None:
