@@ -91,9 +91,12 @@ def server(home: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[b
         _wait_for(lambda: len(_children(process.pid)) == 2, 30, "two workers never started")
         yield url, process
     finally:
+        workers = _children(process.pid) if process.poll() is None else set()
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+        # whatever the test did, no worker outlives the parent (they hold the port)
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), 30, "orphaned workers")
 
 
 def _versions(url: str, requests: int = 12) -> set[str]:

@@ -52,6 +52,10 @@ def fork_worker(settings: Settings, sock: socket.socket, served: ServedModel) ->
         return pid
     code = 0
     try:
+        # the parent's handlers first: a SIGTERM caught by the inherited Supervisor._stop
+        # would set a flag nobody reads and leave this worker running
+        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(handled, signal.SIG_DFL)
         _die_with(parent)
         _run_worker(settings, sock, served)
     except BaseException:  # a worker must never return into the parent's code
@@ -80,11 +84,9 @@ def _run_worker(settings: Settings, sock: socket.socket, served: ServedModel) ->
 
     from otaku.service.app import create_app
 
-    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(handled, signal.SIG_DFL)  # uvicorn installs its graceful ones
     app = create_app(settings, served=served, supervisor=os.getppid())
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=[sock])  # with its own graceful signal handlers
 
 
 class Supervisor:

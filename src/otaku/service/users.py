@@ -21,7 +21,7 @@ from otaku.pipeline.filters import ItemFilter
 from otaku.pipeline.precomputed import StoredRanking, adopt_stored, answers_from_precomputed
 from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
-from otaku.storage.models import Rating, User
+from otaku.storage.models import PrecomputedRanking, Rating, User
 from otaku.storage.repository import Repository, UserIdsExhaustedError
 
 __all__ = [
@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 
 _RATINGS_OF = select(Rating.anime_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
 _USER = select(User.user_id).where(User.user_id == bindparam("user_id"))
+_STORED_RANKING = select(
+    PrecomputedRanking.model_version,
+    PrecomputedRanking.profile_key,
+    PrecomputedRanking.anime_ids,
+    PrecomputedRanking.scores,
+).where(PrecomputedRanking.user_id == bindparam("user_id"))
 
 
 UNREACHABLE = "the database is unavailable, so writes are refused for now; try again shortly"
@@ -172,15 +178,14 @@ class UserDirectory:
         return adopt_stored(engine, profile, stored)
 
     def stored_ranking(self, user_id: int) -> StoredRanking | None:
-        """The user's precomputed ranking as stored (None: there is none)."""
+        """The user's precomputed ranking as stored (None: there is none): one read on a
+        connection, as the ratings are read (no ORM session, no SQLite write lock)."""
         assert self.database is not None
-        with self.database.reading() as session:  # a read: no SQLite write lock per request
-            row = Repository(session).stored_ranking(user_id)
-            if row is None:
-                return None
-            return StoredRanking(
-                row.user_id, row.model_version, row.profile_key, row.anime_ids, row.scores
-            )
+        with self.database.engine.connect() as connection:
+            row = connection.execute(_STORED_RANKING, {"user_id": user_id}).first()
+        if row is None:
+            return None
+        return StoredRanking(user_id, row.model_version, row.profile_key, row.anime_ids, row.scores)
 
     @contextmanager
     def _write(self) -> Iterator[Repository]:

@@ -161,10 +161,6 @@ class Repository:
             delete(PrecomputedRanking).where(PrecomputedRanking.user_id == user_id)
         )
 
-    def stored_ranking(self, user_id: int) -> PrecomputedRanking | None:
-        """A user's precomputed ranking, if any (validity is the caller's to check)."""
-        return self.session.get(PrecomputedRanking, user_id)
-
     def clear_rankings(self) -> None:
         """Drop every precomputed ranking (a new set is about to be written)."""
         self.session.execute(delete(PrecomputedRanking))
