@@ -128,9 +128,8 @@ def _serve(app: FastAPI, served: ServedModel) -> None:
     app.state.holder.swap(served)
     app.state.metrics.set_model(served.labels(), served.trained_at, served.loaded_at)
     app.state.metrics.warmed_users.set_function(lambda: served.warm_up.warmed)
-    if app.state.settings.warm_users > 0:
-        limit = app.state.settings.warm_users
-        served.warm_up.start(served.engine, limit, app.state.users.asked.newest(limit))
+    limit = max(0, app.state.settings.warm_users)  # 0: nothing to warm, done at once
+    served.warm_up.start(served.engine, limit, app.state.users.asked.newest(limit))
 
 
 def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
@@ -217,7 +216,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watcher: ChampionWatcher | SupervisedWatcher = (
+        watcher: ChampionWatcher = (
             ChampionWatcher(app.state.holder, settings, lambda new: _serve(app, new))
             if supervisor is None
             else SupervisedWatcher(app.state.holder, settings, supervisor)

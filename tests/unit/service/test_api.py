@@ -246,6 +246,17 @@ def test_without_a_champion_the_service_is_alive_but_not_ready(tmp_path: Path) -
         assert "no model" in answer.json()["detail"]
 
 
+def test_with_warm_up_off_the_warm_up_is_done_at_once(engine: Engine, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, warm_users=0)
+    app = create_app(settings, ServedModel(engine, "no-warm-up", None, time.time()))
+    with TestClient(app) as test_client:
+        deadline = time.monotonic() + 10
+        while not (model := test_client.get("/v1/model").json())["warm_up_done"]:
+            assert time.monotonic() < deadline, model  # it said "not done" for ever
+            time.sleep(0.05)
+    assert model["warmed_users"] == 0
+
+
 def test_known_users_are_warmed_in_the_background(client: TestClient, engine: Engine) -> None:
     deadline = time.monotonic() + 120
     while not (model := client.get("/v1/model").json())["warm_up_done"]:
