@@ -1,12 +1,17 @@
 """Shared helpers of the benchmark scripts: loading a bundle, percentiles, printing tables."""
 
 import json
+import os
 import resource
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -94,3 +99,51 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str))
     console.print(f"figures written to {path}")
+
+
+def _wait_for_warm_up(url: str, timeout: float = 900.0) -> None:
+    """Block until the server has precomputed its known users' first pages."""
+    started = time.monotonic()
+    while not (model := httpx.get(f"{url}/v1/model", timeout=10).json())["warm_up_done"]:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"warm-up not done after {timeout:.0f} s: {model}")
+        time.sleep(1.0)
+    console.print(
+        f"server warmed {model['warmed_users']} users in {time.monotonic() - started:.0f} s"
+    )
+
+
+@contextmanager
+def serving(
+    port: int, workers: int = 1, bundle: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``otaku serve`` in a child process (the champion, or ``bundle``), ready and warmed
+    up; yields its URL and pid, and stops it on exit. Its log goes to $TMPDIR."""
+    command = [sys.executable, "-m", "otaku.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    if bundle is not None:
+        command += ["--bundle", str(bundle)]
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"otaku-serve-{port}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited early; see {log}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server was not ready within 10 minutes")
+            time.sleep(0.5)
+        _wait_for_warm_up(url)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -10,8 +10,6 @@ of distinct known users, sequentially; ``--clear`` deletes the stored rankings f
 """
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,25 +20,11 @@ from sqlalchemy import delete
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console, load_bundle, percentiles, write_json
+from common import console, load_bundle, percentiles, serving, write_json
 
 from otaku.config import Settings
 from otaku.storage.database import Database
 from otaku.storage.models import PrecomputedRanking
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited early")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server was not ready within 10 minutes")
 
 
 def main() -> None:
@@ -62,28 +46,20 @@ def main() -> None:
     bundle, _ = load_bundle(None)
     users = bundle.models.components.state.users.external_ids
     sample = np.random.default_rng(5).choice(users, size=min(args.users, len(users)), replace=False)
-    env = {**os.environ, "OTAKU_WARM_USERS": "0", "OTAKU_PROGRESS": "0"}
-    command = [sys.executable, "-m", "otaku.cli", "serve", "--port", str(args.port)]
-    command += ["--workers", str(args.workers)]
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"otaku-first-page-{args.port}.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{args.port}"
-    try:
-        _wait_ready(url, process)
-        seconds = []
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for _ in range(50):
-                client.get("/v1/anime/1")  # the connection and the code paths warmed
-            for user in sample:
-                started = time.perf_counter()
-                response = client.get(f"/v1/users/{int(user)}/recommendations")
-                seconds.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise SystemExit(f"user {user}: {response.status_code} {response.text}")
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    seconds = []
+    quiet = {"OTAKU_WARM_USERS": "0", "OTAKU_PROGRESS": "0"}  # nothing warmed but the code
+    with (
+        serving(args.port, args.workers, env=quiet) as (url, _),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        for _ in range(50):
+            client.get("/v1/anime/1")  # the connection and the code paths warmed
+        for user in sample:
+            started = time.perf_counter()
+            response = client.get(f"/v1/users/{int(user)}/recommendations")
+            seconds.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"user {user}: {response.status_code} {response.text}")
     figures = percentiles(seconds)
     console.print(
         f"{args.label} ({stored:,} stored rankings, {args.workers} worker(s)): first page of "

@@ -17,18 +17,15 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console, load_bundle, percentiles, print_latency_table, write_json
+from common import console, load_bundle, percentiles, print_latency_table, serving, write_json
 
 Request = tuple[str, str, str, dict[str, Any] | None]
 MIX = {"known": 50, "genres": 15, "ratings": 10, "similar": 15, "search": 5, "detail": 5}
@@ -149,48 +146,6 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _wait_for_warm_up(url: str, timeout: float = 900.0) -> None:
-    """Block until the server has precomputed its known users' first pages."""
-    started = time.monotonic()
-    while not (model := httpx.get(f"{url}/v1/model", timeout=10).json())["warm_up_done"]:
-        if time.monotonic() - started > timeout:
-            raise SystemExit(f"warm-up not done after {timeout:.0f} s: {model}")
-        time.sleep(1.0)
-    console.print(
-        f"server warmed {model['warmed_users']} users in {time.monotonic() - started:.0f} s"
-    )
-
-
-@contextmanager
-def _server(bundle: Path | None, port: int, workers: int) -> Iterator[tuple[str, int]]:
-    command = [sys.executable, "-m", "otaku.cli", "serve", "--port", str(port)]
-    command += ["--workers", str(workers)]
-    if bundle is not None:
-        command += ["--bundle", str(bundle)]
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"otaku-serve-{port}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"the server exited early; see {log.name}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server was not ready within 10 minutes")
-            time.sleep(0.5)
-        _wait_for_warm_up(url)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
-
-
 def _encode(request: Request, host: str) -> bytes:
     """One HTTP/1.1 keep-alive request, encoded once before the run."""
     _, method, path, body = request
@@ -277,7 +232,7 @@ def main() -> None:
     if args.url:
         results, elapsed = run(args.url)
     else:
-        with _server(args.bundle, args.port, args.workers) as (url, pid):
+        with serving(args.port, args.workers, args.bundle) as (url, pid):
             asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
             cpu_before = _tree_cpu_seconds(pid)
             results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))

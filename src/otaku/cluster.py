@@ -102,14 +102,15 @@ def stacked(
     return da.concatenate(pieces, axis=0)
 
 
-def result_shapes(client: "Client", parts: Sequence["Future"], index: int) -> list[tuple[int, ...]]:
-    """Shapes of the ``index``-th array of each task result (only the shapes travel)."""
-    probes = [client.submit(_shape_of, part, index, pure=False) for part in parts]
-    return [tuple(shape) for shape in client.gather(probes)]
+def result_shapes(client: "Client", parts: Sequence["Future"]) -> list[tuple[tuple[int, ...], ...]]:
+    """The shape of every array of each task result (a tuple of arrays): one small probe
+    per task, and only the shapes travel."""
+    probes = [client.submit(_shapes_of, part, pure=False) for part in parts]
+    return list(client.gather(probes))
 
 
-def _shape_of(result: tuple[np.ndarray, ...], index: int) -> tuple[int, ...]:
-    return tuple(np.shape(result[index]))
+def _shapes_of(result: tuple[np.ndarray, ...]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(np.shape(array)) for array in result)
 
 
 PORT_RANGE = 100  # LightGBM listens on ports first .. first + 99: open that range

@@ -201,7 +201,7 @@ def train_ranker(
 
         batches = user_batches(users, config)
         booster, rounds, sampled = train_ranker_on_cluster(
-            stage_one, held_out_labels(data, held), batches, config, cluster
+            stage_one, held_out_labels(data, held), batches, names, config, cluster
         )
         if facts is not None:
             facts.update(ranker_rounds_chosen_locally=rounds, ranker_rounds_sample_users=sampled)

@@ -15,7 +15,6 @@ import lightgbm as lgb
 import numpy as np
 
 from otaku.cluster import Cluster, dask_params, lightgbm_machines, result_shapes, stacked
-from otaku.pipeline.candidates import feature_names
 from otaku.pipeline.components import Components
 from otaku.pipeline.ranker import RankerConfig, batch_rows, fit_ranker_locally, stacked_rows
 
@@ -29,6 +28,7 @@ def train_ranker_on_cluster(
     stage_one: Components,
     labels_by_user: dict[int, dict[int, int]],
     batches: list[np.ndarray],
+    names: list[str],
     config: RankerConfig,
     cluster: Cluster,
 ) -> tuple[lgb.Booster, int, int]:
@@ -37,7 +37,6 @@ def train_ranker_on_cluster(
     from lightgbm.dask import DaskLGBMRanker
 
     client = cluster.client
-    names = feature_names(list(stage_one.sources))
     shared = client.scatter(stage_one, broadcast=True)
     parts = [
         client.submit(batch_rows, shared, batch, _labels_of(batch, labels_by_user), pure=False)
@@ -46,15 +45,15 @@ def train_ranker_on_cluster(
     n_valid = max(1, int(len(parts) * config.validation_share))
     training, validation = parts[:-n_valid], parts[-n_valid:]
     rounds, sampled_users = choose_rounds(client, training, validation, names, config)
-    shapes = result_shapes(client, training, 0)
-    kept = [(part, shape) for part, shape in zip(training, shapes, strict=True) if shape[0]]
+    shapes = result_shapes(client, training)  # (features, labels, query sizes) per batch
+    kept = [(part, shape) for part, shape in zip(training, shapes, strict=True) if shape[1][0]]
     if not kept:
         raise ValueError("no user has a held-out like among the candidates: too little data")
     futures = [part for part, _ in kept]
-    query_counts = result_shapes(client, futures, 2)
-    features = stacked(futures, 0, [shape for _, shape in kept], np.float32)
-    labels = stacked(futures, 1, [(shape[0],) for _, shape in kept], np.int64)
-    groups = stacked(futures, 2, query_counts, np.int64)
+    features, labels, groups = (
+        stacked(futures, index, [shape[index] for _, shape in kept], dtype)
+        for index, dtype in enumerate((np.float32, np.int64, np.int64))
+    )
     ranker = DaskLGBMRanker(
         client=client,
         n_estimators=rounds,

@@ -18,7 +18,7 @@ import time
 from types import FrameType
 
 from otaku.config import Settings
-from otaku.service.model import ModelHolder, ServedModel, load_served_model
+from otaku.service.model import ChampionWatcher, ModelHolder, ServedModel, load_served_model
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,8 @@ class Supervisor:
             self._reap()
             if not self.stopping:
                 self._fill()
-            polled = self._watches_champion() and time.monotonic() >= next_poll
-            if (polled or self.reload_asked) and self.settings.bundle_path is None:
+            due = self._polls() and time.monotonic() >= next_poll
+            if due or self.reload_asked:
                 self.reload_asked = False
                 self._swap_if_new_champion()
                 next_poll = time.monotonic() + self.settings.reload_poll_seconds
@@ -146,12 +146,14 @@ class Supervisor:
                 self.current.discard(pid)
                 self.retiring.discard(pid)
 
-    def _watches_champion(self) -> bool:
+    def _polls(self) -> bool:
         return self.settings.bundle_path is None and self.settings.reload_poll_seconds > 0
 
     def _swap_if_new_champion(self) -> None:
         from otaku.storage.registry import champion_version
 
+        if self.settings.bundle_path is not None:
+            return  # a fixed bundle: there is no champion to follow
         try:
             version = champion_version(self.settings)
             if version is None or version == self.served.registry_version:
@@ -190,29 +192,18 @@ def serve_forked(settings: Settings, host: str, port: int, workers: int) -> None
     Supervisor(settings, sock, served, workers).run()
 
 
-class SupervisedWatcher:
+class SupervisedWatcher(ChampionWatcher):
     """A forked worker's champion watcher: the supervisor watches the registry and replaces
-    the workers, so a reload asked of one worker (POST /admin/reload) is passed to it."""
+    the workers, so a reload asked of one worker (POST /admin/reload) is passed to it and
+    answers with the champion the workers will serve within seconds."""
 
     def __init__(self, holder: ModelHolder, settings: Settings, supervisor: int) -> None:
-        self.holder = holder
-        self.settings = settings
+        super().__init__(holder, settings, on_swap=lambda _served: None)
         self.supervisor = supervisor
 
-    def reload(self, force: bool = False) -> tuple[str | None, str | None]:
-        """Ask the supervisor to load the champion now; returns the registry version served
-        by this worker and the champion the workers will serve within seconds."""
-        from otaku.storage.registry import champion_version
-
-        current = self.holder.current_or_none()
-        before = current.registry_version if current else None
-        wanted = champion_version(self.settings)
-        if wanted is not None and (wanted != before or force):
-            os.kill(self.supervisor, signal.SIGHUP)
-        return before, wanted if wanted is not None else before
+    def _take(self, version: str) -> str | None:
+        os.kill(self.supervisor, signal.SIGHUP)
+        return version
 
     def start(self) -> None:
         """Nothing to poll here: the supervisor polls."""
-
-    def stop(self) -> None:
-        """Nothing to stop."""

@@ -178,11 +178,15 @@ class ChampionWatcher:
             wanted = champion_version(self.settings)
             if wanted is None or (wanted == before and not force):
                 return before, before
-            served = load_served_model(self.settings, wanted)  # the version just compared
-            self.on_swap(served)
-            return before, served.registry_version
+            return before, self._take(wanted)
 
-    def start(self) -> threading.Thread:
+    def _take(self, version: str) -> str | None:
+        """Serve registry ``version`` (the one just compared); returns what is served now."""
+        served = load_served_model(self.settings, version)
+        self.on_swap(served)
+        return served.registry_version
+
+    def start(self) -> threading.Thread | None:
         """Poll the alias every ``reload_poll_seconds`` in a daemon thread."""
 
         def run() -> None:
