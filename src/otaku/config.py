@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default a SQLite file under home "
         "(PostgreSQL: postgresql+psycopg://user@host:5432/db).",
     )
+    database_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a process starting up waits for an unreachable database (a "
+        "container stack starting together) before it fails.",
+    )
     bundle_path: Path | None = Field(
         default=None,
         description="Serve this bundle directory instead of the registry's champion.",

@@ -21,7 +21,7 @@ from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
 from otaku.pipeline.filters import ItemFilter
 from otaku.pipeline.pages import Page
-from otaku.pipeline.precomputed import adopt_stored
+from otaku.pipeline.precomputed import adopt_stored, answers_from_precomputed
 from otaku.pipeline.rankings import RANKING_DEPTH
 from otaku.pipeline.training import TrainedModels
 from otaku.service.app import create_app
@@ -57,7 +57,7 @@ def test_a_precomputed_page_is_the_page_the_engine_computes(
         engine.clear_caches()
         computed = [engine.recommend_for_profile(profile, 10, offset) for offset in (0, 10)]
         engine.clear_caches()
-        assert loaded.offer_precomputed(engine, int(user_id), profile, "default", ItemFilter(), 10)
+        assert loaded.current(engine, int(user_id), precomputed_page=True).precomputed
         read = [engine.recommend_for_profile(profile, 10, offset) for offset in (0, 10)]
         assert engine.rankings.cache.misses == 0  # both pages came from the stored ranking
         assert [_answer(p) for p in read] == [_answer(p) for p in computed]
@@ -70,15 +70,14 @@ def test_only_unfiltered_default_pages_within_the_depth_ask_for_it(
 ) -> None:
     user_id = int(engine.known_user_ids[0])
     precompute_rankings(engine, database, user_ids=np.array([user_id]))
-    profile = loaded.current(engine, user_id).profile
-    assert not loaded.offer_precomputed(
-        engine, user_id, profile, "default", ItemFilter(types=("TV",)), 10
-    )
-    assert not loaded.offer_precomputed(engine, user_id, profile, "default", ItemFilter(), 110)
-    assert not loaded.offer_precomputed(engine, user_id, profile, "seed", ItemFilter(), 10)
-    assert loaded.offer_precomputed(engine, user_id, profile, "default", ItemFilter(), 100)
+    assert not answers_from_precomputed("default", ItemFilter(types=("TV",)), 10)
+    assert not answers_from_precomputed("default", ItemFilter(), 110)
+    assert not answers_from_precomputed("seed", ItemFilter(), 10)
+    assert answers_from_precomputed("default", ItemFilter(), 100)
+    assert not loaded.current(engine, user_id).precomputed  # not asked for: not read
+    assert loaded.current(engine, user_id, precomputed_page=True).precomputed
     # held already: no second read
-    assert not loaded.offer_precomputed(engine, user_id, profile, "default", ItemFilter(), 10)
+    assert not loaded.current(engine, user_id, precomputed_page=True).precomputed
 
 
 def test_a_rating_drops_the_row_and_a_stale_or_foreign_ranking_is_refused(
@@ -98,7 +97,7 @@ def test_a_rating_drops_the_row_and_a_stale_or_foreign_ranking_is_refused(
     after = loaded.current(engine, user_id).profile
     assert not adopt_stored(engine, after, stored)  # computed for the old ratings
     engine.clear_caches()
-    assert not loaded.offer_precomputed(engine, user_id, after, "default", ItemFilter(), 10)
+    assert not loaded.current(engine, user_id, precomputed_page=True).precomputed
 
 
 def test_a_new_run_replaces_every_row(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from otaku.columns import ID_MAX, ID_MIN
 from otaku.pipeline.filters import InvalidInputError
 from otaku.pipeline.profiles import NewUser, UnknownUserError
-from otaku.service.deps import ServedDep, UsersDep, require_history_access
+from otaku.service.deps import ServedDep, UsersDep, check_history_access
 from otaku.service.routes import AUTH_ERRORS, NOT_FOUND
 from otaku.service.schemas import AnimeSummary, CompatAnime, CompatRequest, CompatResponse
 
@@ -44,7 +44,7 @@ def recommend_compat(
         user_id = _compat_user_id(user_input)
         try:
             current = users.current(engine, user_id)
-            require_history_access(http, http.headers.get("X-API-Key"))
+            check_history_access(http.app.state.settings, http.headers.get("X-API-Key"))
             page = engine.recommend_for_profile(current.profile)
             history = engine.history_of(current.profile)
             watched = [_compat(AnimeSummary.of(info), rating=r) for info, r in history]

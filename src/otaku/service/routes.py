@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from otaku.columns import ID_MAX, ID_MIN
 from otaku.pipeline.pages import MAX_K, MAX_OFFSET
+from otaku.pipeline.precomputed import answers_from_precomputed
 from otaku.pipeline.profiles import NewUser
 from otaku.service.deps import (
     AdminKey,
@@ -106,12 +107,9 @@ def user_recommendations(
     metrics: MetricsDep,
 ) -> Response:
     """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
-    current = users.current(served.engine, user_id)
     item_filter = query.to_filter()
-    end = query.offset + query.k
-    users.offer_precomputed(
-        served.engine, user_id, current.profile, query.strategy, item_filter, end
-    )
+    stored_page = answers_from_precomputed(query.strategy, item_filter, query.offset + query.k)
+    current = users.current(served.engine, user_id, precomputed_page=stored_page)
     page = served.engine.recommend_for_profile(
         current.profile, query.k, query.offset, item_filter, query.strategy
     )

@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from otaku.pipeline.cache import LruCache
 from otaku.pipeline.engine import Engine, UnknownAnimeError
-from otaku.pipeline.filters import ItemFilter
-from otaku.pipeline.precomputed import StoredRanking, adopt_stored, answers_from_precomputed
+from otaku.pipeline.precomputed import PRECOMPUTED_STRATEGY, StoredRanking, adopt_stored
 from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
 from otaku.storage.models import PrecomputedRanking, Rating, User
@@ -78,6 +77,7 @@ class CurrentProfile:
 
     profile: Profile
     degraded: str | None = None
+    precomputed: bool = False  # the engine holds the user's precomputed ranking for it
 
 
 class UserDirectory:
@@ -113,22 +113,32 @@ class UserDirectory:
             return None
         return dict(zip(recent[0].tolist(), recent[1].tolist(), strict=True))
 
-    def current(self, engine: Engine, user_id: int) -> CurrentProfile:
+    def current(
+        self, engine: Engine, user_id: int, precomputed_page: bool = False
+    ) -> CurrentProfile:
         """The user's current profile; unknown everywhere → :class:`UnknownUserError`; the
         database down and the user unknown to this server → :class:`DatabaseUnavailableError`
-        (a 503, not a confident 404)."""
+        (a 503, not a confident 404).
+
+        ``precomputed_page``: the page asked for can be read from a precomputed ranking
+        (:func:`otaku.pipeline.precomputed.answers_from_precomputed`). Unless the engine holds
+        the ranking already, the user's stored one is read on the same connection and handed
+        to the engine when it is valid for this model and these ratings."""
         self.asked.put(user_id, True)
         if self.database is None:
             return CurrentProfile(engine.known_profile(user_id))
         try:
-            ratings = self.current_ratings(user_id)
+            with self.database.engine.connect() as connection:
+                ratings = _ratings_of(connection, user_id)
+                if ratings is None:
+                    return CurrentProfile(engine.known_profile(user_id))
+                profile = engine.profile_from_ratings(user_id, ratings)
+                adopted = precomputed_page and _adopt_stored(connection, engine, user_id, profile)
         except OperationalError as error:
             log.warning("database unreachable, answering from what is known here: %s", error)
             return self._without_database(engine, user_id)
-        if ratings is None:
-            return CurrentProfile(engine.known_profile(user_id))
         self._remember(user_id, ratings)
-        return CurrentProfile(engine.profile_from_ratings(user_id, ratings))
+        return CurrentProfile(profile, precomputed=adopted)
 
     def _without_database(self, engine: Engine, user_id: int) -> CurrentProfile:
         remembered = self._remembered(user_id)
@@ -143,49 +153,16 @@ class UserDirectory:
             ) from None
 
     def current_ratings(self, user_id: int) -> dict[int, int] | None:
-        """The user's ratings (None when the user is not in the database): one query on the
-        request path, a second only for a user without ratings."""
+        """The user's ratings (None when the user is not in the database)."""
         assert self.database is not None
         with self.database.engine.connect() as connection:
-            rows = connection.execute(_RATINGS_OF, {"user_id": user_id}).all()
-            if rows:
-                return {int(anime_id): int(rating) for anime_id, rating in rows}
-            exists = connection.execute(_USER, {"user_id": user_id}).first() is not None
-        return {} if exists else None
-
-    def offer_precomputed(
-        self,
-        engine: Engine,
-        user_id: int,
-        profile: Profile,
-        strategy: str,
-        item_filter: ItemFilter,
-        end: int,
-    ) -> bool:
-        """Before a default-strategy page is computed: hand the engine the user's precomputed
-        ranking when one is stored for this model and this exact profile (True when taken).
-        Only unfiltered pages within the stored depth ask, and only when the engine does not
-        hold the ranking already; a database that cannot be read means computing as usual."""
-        if self.database is None or not answers_from_precomputed(strategy, item_filter, end):
-            return False
-        if engine.rankings.has_deep_ranking(profile, strategy):
-            return False
-        try:
-            stored = self.stored_ranking(user_id)
-        except OperationalError as error:
-            log.warning("precomputed ranking unreadable, computing instead: %s", error)
-            return False
-        return adopt_stored(engine, profile, stored)
+            return _ratings_of(connection, user_id)
 
     def stored_ranking(self, user_id: int) -> StoredRanking | None:
-        """The user's precomputed ranking as stored (None: there is none): one read on a
-        connection, as the ratings are read (no ORM session, no SQLite write lock)."""
+        """The user's precomputed ranking as stored (None: there is none)."""
         assert self.database is not None
         with self.database.engine.connect() as connection:
-            row = connection.execute(_STORED_RANKING, {"user_id": user_id}).first()
-        if row is None:
-            return None
-        return StoredRanking(user_id, row.model_version, row.profile_key, row.anime_ids, row.scores)
+            return _stored_ranking(connection, user_id)
 
     @contextmanager
     def _write(self) -> Iterator[Repository]:
@@ -248,3 +225,28 @@ class UserDirectory:
             return True
         except OperationalError:
             return False
+
+
+def _ratings_of(connection: Connection, user_id: int) -> dict[int, int] | None:
+    """A user's ratings (None: no such user), read on a connection (no ORM session, no SQLite
+    write lock): one query, a second only for a user without ratings."""
+    rows = connection.execute(_RATINGS_OF, {"user_id": user_id}).all()
+    if rows:
+        return {int(anime_id): int(rating) for anime_id, rating in rows}
+    exists = connection.execute(_USER, {"user_id": user_id}).first() is not None
+    return {} if exists else None
+
+
+def _stored_ranking(connection: Connection, user_id: int) -> StoredRanking | None:
+    row = connection.execute(_STORED_RANKING, {"user_id": user_id}).first()
+    if row is None:
+        return None
+    return StoredRanking(user_id, row.model_version, row.profile_key, row.anime_ids, row.scores)
+
+
+def _adopt_stored(connection: Connection, engine: Engine, user_id: int, profile: Profile) -> bool:
+    """Hand the engine the profile's stored ranking (True when taken); none is read when the
+    engine holds the ranking already."""
+    if engine.rankings.has_deep_ranking(profile, PRECOMPUTED_STRATEGY):
+        return False
+    return adopt_stored(engine, profile, _stored_ranking(connection, user_id))

@@ -4,17 +4,21 @@ SQLite file by default (``<OTAKU_HOME>/otaku.db``); PostgreSQL with ``OTAKU_DATA
 (e.g. ``postgresql+psycopg://user@host:5432/otaku``).
 """
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from otaku.config import Settings
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Alembic's `op` and `context` are process-wide proxies: two migrations in two threads at once
 # (ours, and MLflow's when it opens a new SQLite registry) corrupt each other. Both take this.
@@ -87,6 +91,21 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def wait_until_reachable(engine: Engine, seconds: float, pause: float = 1.0) -> None:
+    """Return once the database accepts a connection; retry for up to ``seconds`` (a server
+    still starting beside this process), then raise the driver's last error."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with engine.connect():
+                return
+        except OperationalError as error:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("database not reachable yet, retrying: %s", error.orig)
+            time.sleep(pause)
+
+
 class Database:
     """An engine plus a session factory; every unit of work is one transaction."""
 
@@ -100,6 +119,7 @@ class Database:
     def from_settings(cls, settings: Settings, run_migrations: bool = True) -> "Database":
         """The configured database, migrated to the newest schema."""
         database = cls(create_db_engine(database_url(settings)))
+        wait_until_reachable(database.engine, settings.database_wait_seconds)
         if run_migrations:
             migrate(database.engine)
         return database
