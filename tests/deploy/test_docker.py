@@ -38,14 +38,18 @@ def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
 
 def test_images_are_multi_stage_non_root_with_healthchecks() -> None:
     stages = _stages(ROOT / "Dockerfile")
-    assert {"build", "build-jobs", "runtime", "jobs", "serve"} <= set(stages)
+    assert {"deps", "deps-jobs", "build", "build-jobs", "runtime", "jobs", "serve"} <= set(stages)
     assert list(stages)[-1] == "serve", "the default target is the serving image"
     runtime = stages["runtime"]
     assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
     assert "HEALTHCHECK" in runtime and "OTAKU_HEALTHCHECK_URL" in runtime
     # the serving image copies the venv without torch; only the jobs image has it
     assert "COPY --from=build /opt/otaku" in stages["serve"]
-    assert "torch" not in stages["build"] and "torch==2.13.0" in stages["build-jobs"]
+    assert "torch" not in stages["deps"] + stages["build"]
+    assert "torch==2.13.0+cpu" in stages["deps-jobs"]  # never the CUDA build
+    # the code is copied after the dependencies are installed, so editing it reuses them
+    for stage in ("deps", "deps-jobs"):
+        assert "COPY src" not in stages[stage]
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".otaku"} <= set(ignored)
 
