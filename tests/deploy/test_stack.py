@@ -13,7 +13,14 @@ import httpx
 import psycopg
 import pytest
 
-from tests.deploy.podman import ROOT, build_images, container_logs, podman_environment, wait_for
+from tests.deploy.podman import (
+    ROOT,
+    build_images,
+    container_logs,
+    podman,
+    podman_environment,
+    wait_for,
+)
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.integration
@@ -64,6 +71,7 @@ def stack() -> Iterator[str]:
         raise
     finally:
         _compose(project, "down", "-v", "-t", "5")
+        podman("pod", "rm", "--force", f"pod_{project}", check=False)
 
 
 def test_api_serves_from_the_stacks_postgresql_and_registry(stack: str) -> None:
