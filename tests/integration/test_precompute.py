@@ -199,3 +199,18 @@ def test_a_promoting_retrain_precomputes_with_the_new_champion(tmp_path: Path) -
         count = session.query(PrecomputedRanking).count()
     assert count > 200 and len(versions) == 1
     assert versions == {load_registered(Settings(home=tmp_path), str(champion)).version}
+
+
+def test_a_user_only_the_model_knows_is_answered_from_the_stored_ranking(
+    database: Database, engine: Engine
+) -> None:
+    """A database without the trained users (the model trained from files): their stored
+    rankings are still read, for the profile as trained."""
+    user_id = int(engine.known_user_ids[2])
+    engine.clear_caches()
+    precompute_rankings(engine, database, user_ids=np.array([user_id]))
+    directory = UserDirectory(database)
+    assert directory.current_ratings(user_id) is None  # not in this database
+    current = directory.current(engine, user_id, precomputed_page=True)
+    assert current.precomputed and current.degraded is None
+    engine.clear_caches()

@@ -130,14 +130,17 @@ class UserDirectory:
         try:
             with self.database.engine.connect() as connection:
                 ratings = _ratings_of(connection, user_id)
-                if ratings is None:
-                    return CurrentProfile(engine.known_profile(user_id))
-                profile = engine.profile_from_ratings(user_id, ratings)
+                profile = (  # a user only the model knows: as trained
+                    engine.known_profile(user_id)
+                    if ratings is None
+                    else engine.profile_from_ratings(user_id, ratings)
+                )
                 adopted = precomputed_page and _adopt_stored(connection, engine, user_id, profile)
         except OperationalError as error:
             log.warning("database unreachable, answering from what is known here: %s", error)
             return self._without_database(engine, user_id)
-        self._remember(user_id, ratings)
+        if ratings is not None:
+            self._remember(user_id, ratings)
         return CurrentProfile(profile, precomputed=adopted)
 
     def _without_database(self, engine: Engine, user_id: int) -> CurrentProfile:
