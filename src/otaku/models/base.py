@@ -30,6 +30,19 @@ def lowest_k(costs: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=-1)
 
 
+def row_products(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``rows @ columns.T``, one row at a time (matrix-vector products).
+
+    A user's scores must not depend on who else is in the batch: a precomputed ranking is
+    served as the one the engine computes for the user alone, and BLAS rounds a
+    matrix-matrix product differently from the matrix-vector product of one user.
+    """
+    out = np.empty((rows.shape[0], columns.shape[0]), dtype=np.result_type(rows, columns))
+    for position, row in enumerate(rows):
+        np.matmul(columns, row, out=out[position])
+    return out
+
+
 @dataclass(frozen=True)
 class FitState:
     """What every fitted model keeps of its training data: id maps and popularity (not the

@@ -7,7 +7,7 @@ import numpy as np
 from scipy import linalg, sparse
 
 from otaku.data.dataset import Dataset, binarise
-from otaku.models.base import Recommender
+from otaku.models.base import Recommender, row_products
 
 # Users per block of the item-item gram: each block's sparse product holds at most
 # items x items entries, so memory stays near the dense result whatever the number of users.
@@ -153,8 +153,8 @@ class IALSRecommender(Recommender):
         return self._user_factors[user_idx]
 
     def score_vectors(self, user_vectors: np.ndarray) -> np.ndarray:
-        """Scores for users given as factor vectors."""
-        return user_vectors @ self._item_factors.T
+        """Scores for users given as factor vectors (each row alone: batch-independent)."""
+        return row_products(user_vectors, self._item_factors)
 
     @cached_property
     def _item_gram(self) -> np.ndarray:

@@ -15,7 +15,7 @@ from otaku.data.dataset import Dataset
 from otaku.data.sampling import users_within_budget
 from otaku.features.item import build_item_features, genre_matrix, genre_vocabulary
 from otaku.features.user import build_user_features
-from otaku.models.base import Recommender
+from otaku.models.base import Recommender, row_products
 from otaku.progress import track
 
 
@@ -137,5 +137,6 @@ class LightFMRecommender(Recommender):
         return np.asarray(user_features, dtype=np.float32) @ self.user_feature_embeddings
 
     def score_vectors(self, user_vectors: np.ndarray) -> np.ndarray:
-        """Scores of all items for users given as embeddings (rows)."""
-        return user_vectors @ self.item_embeddings.T + self.item_bias
+        """Scores of all items for users given as embeddings (rows; each row alone:
+        batch-independent)."""
+        return row_products(user_vectors, self.item_embeddings) + self.item_bias

@@ -13,6 +13,8 @@ from otaku.pipeline.profiles import Profile
 from otaku.pipeline.rankings import RANKING_DEPTH
 
 PRECOMPUTED_STRATEGY = "default"
+# Users ranked in one batch: their source scores (users x items per source) are held at once.
+RANKING_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -27,22 +29,22 @@ class StoredRanking:
 
 
 def compute_rankings(
-    engine: Engine, user_ids: np.ndarray
+    engine: Engine, user_ids: np.ndarray, batch_size: int = RANKING_BATCH
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Known users' default rankings through the engine's own ranking path (nothing left in
-    its cache): users x :data:`RANKING_DEPTH` anime ids (-1 padded), their scores, and each
-    user's profile fingerprint (hex), the key a stored ranking is valid for."""
+    """Known users' default rankings through the engine's own ranking path, ``batch_size``
+    users a call (nothing left in its cache): users x :data:`RANKING_DEPTH` anime ids (-1
+    padded), their scores, and each user's profile fingerprint (hex), the key a stored
+    ranking is valid for. Each ranking is the one the engine computes for the user alone."""
     anime_ids = np.full((len(user_ids), RANKING_DEPTH), -1, dtype=np.int64)
     scores = np.zeros((len(user_ids), RANKING_DEPTH), dtype=np.float32)
     keys = []
-    for row, user_id in enumerate(user_ids):
-        profile = engine.known_profile(int(user_id))
-        items, values = engine.rankings.ranking(
-            profile, PRECOMPUTED_STRATEGY, RANKING_DEPTH, ItemFilter(), Stopwatch(), remember=False
-        )
-        anime_ids[row, : len(items)] = engine.table.anime_ids[items]
-        scores[row, : len(values)] = values
-        keys.append(profile.fingerprint.hex())
+    for start in range(0, len(user_ids), batch_size):
+        profiles = [engine.known_profile(int(u)) for u in user_ids[start : start + batch_size]]
+        rankings = engine.rankings.deep_rankings(profiles, PRECOMPUTED_STRATEGY, Stopwatch())
+        for row, (profile, (items, values)) in enumerate(zip(profiles, rankings, strict=True)):
+            anime_ids[start + row, : len(items)] = engine.table.anime_ids[items]
+            scores[start + row, : len(values)] = values
+            keys.append(profile.fingerprint.hex())
     return anime_ids, scores, keys
 
 

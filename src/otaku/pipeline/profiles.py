@@ -4,7 +4,7 @@ retraining. Also what a profile says in words (genre shares, mean rating) and wh
 active users are."""
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -57,12 +57,7 @@ class Profile:
 
     def context(self, n_items: int) -> UserContext:
         """The profile as a one-user batch for the candidate sources."""
-        users = np.zeros(len(self.rated_items), dtype=np.int64)
-        row = sparse.csr_matrix((self.ratings, (users, self.rated_items)), shape=(1, n_items))
-        vectors = {name: vector[None, :] for name, vector in self.vectors.items()}
-        return UserContext(
-            row, self.features[None, :], vectors, np.array([self.trained_row], dtype=np.int64)
-        )
+        return batch_context([self], n_items)
 
     @cached_property
     def fingerprint(self) -> bytes:
@@ -74,6 +69,27 @@ class Profile:
             digest.update(b"|")
         digest.update(repr((sorted(self.preferences.items()), self.trained_row)).encode())
         return digest.digest()
+
+
+def batch_context(profiles: Sequence[Profile], n_items: int) -> UserContext:
+    """Profiles as one batch for the candidate sources, a row each, each row exactly the
+    profile's own (every profile must carry vectors for the same sources)."""
+    if not profiles:
+        raise ValueError("a batch needs at least one profile")
+    names = list(profiles[0].vectors)
+    if any(list(profile.vectors) != names for profile in profiles):
+        raise ValueError("profiles of one batch must carry vectors for the same sources")
+    counts = [len(profile.rated_items) for profile in profiles]
+    users = np.repeat(np.arange(len(profiles), dtype=np.int64), counts)
+    items = np.concatenate([profile.rated_items for profile in profiles])
+    values = np.concatenate([profile.ratings for profile in profiles])
+    ratings = sparse.csr_matrix((values, (users, items)), shape=(len(profiles), n_items))
+    return UserContext(
+        ratings,
+        np.stack([profile.features for profile in profiles]),
+        {name: np.stack([profile.vectors[name] for profile in profiles]) for name in names},
+        np.array([profile.trained_row for profile in profiles], dtype=np.int64),
+    )
 
 
 class Profiles:

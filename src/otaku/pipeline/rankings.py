@@ -2,7 +2,7 @@
 a new user's chosen genres), the ranking cache, and one deep ranking that serves every page.
 The service and ``otaku evaluate`` both rank through here."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from otaku.pipeline.cache import LruCache
 from otaku.pipeline.catalog import ItemTable
 from otaku.pipeline.filters import InvalidInputError, ItemFilter
 from otaku.pipeline.pages import Stopwatch
-from otaku.pipeline.profiles import Profile
+from otaku.pipeline.profiles import Profile, batch_context
 from otaku.pipeline.strategies import Ranking, RankingStrategy
 
 # Ranked lists keyed by (strategy, filters, the user's history and features): pages and
@@ -82,18 +82,47 @@ class Rankings:
         cached = self.cache.get(key)
         if cached is not None:
             return cached if depth == n else (cached[0][:n], cached[1][:n])
-        with watch.stage("filter"):
-            allowed = self.allowed(profile, item_filter, exclude_watched)
-        if not allowed.any():  # the filters leave nothing: an empty page, not an error
-            ranking: Ranking = (np.empty(0, np.int64), np.empty(0, np.float32))
-        else:
-            context = profile.context(self.table.n_items)
-            ranking = chosen.rank(context, allowed[None, :], depth, watch)[0]
-        for array in ranking:
-            array.setflags(write=False)
+        ranking = self._rank([profile], chosen, depth, item_filter, exclude_watched, watch)[0]
         if remember:
             self.cache.put(key, ranking)
         return ranking if depth == n else (ranking[0][:n], ranking[1][:n])
+
+    def deep_rankings(
+        self, profiles: Sequence[Profile], strategy: str, watch: Stopwatch
+    ) -> list[Ranking]:
+        """Many profiles' unfiltered deep (:data:`RANKING_DEPTH`) rankings at once, nothing
+        cached (a batch job's): each is exactly the ranking :meth:`ranking` computes for that
+        profile alone, since strategies score every user of a batch independently."""
+        chosen = self.strategy(strategy)
+        if chosen.depth_sensitive:
+            raise ValueError(f"strategy {strategy!r} has no depth-independent ranking")
+        return self._rank(profiles, chosen, RANKING_DEPTH, ItemFilter(), True, watch)
+
+    def _rank(
+        self,
+        profiles: Sequence[Profile],
+        chosen: RankingStrategy,
+        depth: int,
+        item_filter: ItemFilter,
+        exclude_watched: bool,
+        watch: Stopwatch,
+    ) -> list[Ranking]:
+        with watch.stage("filter"):
+            allowed = np.stack([self.allowed(p, item_filter, exclude_watched) for p in profiles])
+        # a user whom the filters leave nothing gets an empty page, not an error
+        rankings: list[Ranking] = [
+            (np.empty(0, np.int64), np.empty(0, np.float32)) for _ in profiles
+        ]
+        open_rows = np.flatnonzero(allowed.any(axis=1))
+        if len(open_rows):
+            context = batch_context([profiles[int(row)] for row in open_rows], self.table.n_items)
+            ranked = chosen.rank(context, allowed[open_rows], depth, watch)
+            for row, ranking in zip(open_rows, ranked, strict=True):
+                rankings[row] = ranking
+        for ranking in rankings:
+            for array in ranking:
+                array.setflags(write=False)
+        return rankings
 
     def has_deep_ranking(self, profile: Profile, strategy: str) -> bool:
         """Whether this profile's unfiltered deep ranking with this strategy is cached."""

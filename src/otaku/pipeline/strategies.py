@@ -114,12 +114,15 @@ class DefaultStrategy(RankingStrategy):
             )
         rankings = []
         with watch.stage("rank"):
-            for chosen, matrix, row_allowed in zip(candidates, features, allowed, strict=True):
-                scores = (
-                    predict_best(self.parts.ranker, matrix, self.parts.threads)
-                    if len(chosen)
-                    else np.empty(0, np.float32)
-                )
+            # one prediction for the whole batch: a tree ensemble scores each row on its own
+            stacked = np.concatenate(features) if features else np.empty((0, 0), np.float32)
+            predicted = (
+                predict_best(self.parts.ranker, stacked, self.parts.threads)
+                if len(stacked)
+                else np.empty(0, np.float32)
+            )
+            per_user = np.split(predicted, np.cumsum([len(c) for c in candidates])[:-1])
+            for chosen, scores, row_allowed in zip(candidates, per_user, allowed, strict=True):
                 order = np.argsort(-scores, kind="stable")[:n]
                 ranking = (chosen[order].astype(np.int64), scores[order].astype(np.float32))
                 rankings.append(self.fill_popular(ranking, row_allowed, n))

@@ -14,6 +14,7 @@ from otaku.pipeline.filters import InvalidInputError, ItemFilter
 from otaku.pipeline.pages import Stopwatch
 from otaku.pipeline.profiles import NewUser
 from otaku.pipeline.ranker import relevance
+from otaku.pipeline.rankings import RANKING_DEPTH
 from otaku.pipeline.sources import known_context
 from otaku.pipeline.strategies import STRATEGY_TYPES, SourceStrategy
 from otaku.pipeline.training import TrainedModels
@@ -134,16 +135,30 @@ def test_a_cold_user_draws_with_the_cold_quotas(engine: Engine, trained: Trained
     assert (counts[candidates[0]] >= threshold).sum() >= 150
 
 
-def test_ranking_is_the_same_in_batches_and_alone(engine: Engine, trained: TrainedModels) -> None:
-    parts = trained.components
-    users = np.arange(5)
-    context = known_context(parts.sources, parts.ratings, parts.user_features, users)
-    allowed = np.asarray(context.seen.todense()) == 0
-    batch = engine.rankings.strategy("default").rank(context, allowed, 10, Stopwatch())
-    for user, (items, _) in zip(users, batch, strict=True):
-        user_id = int(parts.state.users.external_ids[user])
-        alone = [i.anime.anime_id for i in engine.recommend_for_user(user_id, 10).items]
-        assert engine.table.anime_ids[items].tolist() == alone
+def test_a_batch_ranks_every_user_exactly_as_alone(engine: Engine) -> None:
+    known = [engine.known_profile(int(u)) for u in engine.known_user_ids[:30]]
+    rated = {int(a): 8 for a in engine.table.anime_ids[[3, 11, 40]]}
+    profiles = [
+        *known,
+        engine.new_profile(NewUser(ratings=rated)),
+        engine.new_profile(NewUser(preferences={engine.genres[0]: 1.0})),
+        engine.new_profile(NewUser()),
+    ]
+    batch = engine.rankings.deep_rankings(profiles, "default", Stopwatch())
+    for profile, (items, scores) in zip(profiles, batch, strict=True):
+        alone = engine.rankings.ranking(
+            profile, "default", RANKING_DEPTH, ItemFilter(), Stopwatch(), remember=False
+        )
+        assert len(items) == RANKING_DEPTH
+        # bit for bit: a stored (batch-computed) ranking is served as the one computed alone
+        assert items.tolist() == alone[0].tolist() and scores.tobytes() == alone[1].tobytes()
+
+
+def test_only_a_depth_independent_strategy_ranks_in_batches(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="depth-independent"):
+        engine.rankings.deep_rankings(
+            [engine.known_profile(int(engine.known_user_ids[0]))], "seed", Stopwatch()
+        )
 
 
 def test_relevance_is_binary_like() -> None:

@@ -4,6 +4,7 @@ import numpy as np
 
 from otaku.columns import LIKED_THRESHOLD
 from otaku.data.dataset import binarise
+from otaku.models.base import row_products
 from otaku.models.baselines import EASERecommender, IALSRecommender, ItemKNNRecommender
 from otaku.models.lightfm import LightFMRecommender
 from otaku.pipeline.sources.base import (
@@ -116,7 +117,7 @@ class TextSource(CandidateSource):
             profile[no_like] = binarise(users.ratings[no_like]) @ self.embeddings
         norms = np.linalg.norm(profile, axis=1, keepdims=True)
         profile = np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
-        return np.asarray(profile @ self.embeddings.T, dtype=np.float32)
+        return np.asarray(row_products(profile, self.embeddings), dtype=np.float32)
 
 
 def principal_directions(vectors: np.ndarray, dimensions: int) -> tuple[np.ndarray, float]:
