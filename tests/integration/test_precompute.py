@@ -60,9 +60,12 @@ def test_a_precomputed_page_is_the_page_the_engine_computes(
         assert loaded.current(engine, int(user_id), precomputed_page=True).precomputed
         read = [engine.recommend_for_profile(profile, 10, offset) for offset in (0, 10)]
         assert engine.rankings.cache.misses == 0  # both pages came from the stored ranking
+        # the first page's predicted ratings were stored too: only the second page's are made
+        assert engine.predictions.page_cache.misses == 1
         assert [_answer(p) for p in read] == [_answer(p) for p in computed]
         stored = loaded.stored_ranking(int(user_id))
         assert stored is not None and len(stored.anime_ids) == RANKING_DEPTH
+        assert stored.first_page_ratings is not None and len(stored.first_page_ratings) == 10
 
 
 def test_only_unfiltered_default_pages_within_the_depth_ask_for_it(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from otaku.pipeline.engine import Engine
-from otaku.pipeline.precomputed import compute_rankings
+from otaku.pipeline.precomputed import ComputedRankings, compute_rankings
 from otaku.progress import track
 from otaku.storage.database import Database
 from otaku.storage.models import PrecomputedRanking
@@ -40,11 +40,11 @@ class PrecomputeOutcome:
         return self.users / self.seconds if self.seconds > 0 else 0.0
 
 
-def _rank_task(user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _rank_task(user_ids: np.ndarray) -> ComputedRankings:
     return rank_users(_FORKED["engine"], user_ids)
 
 
-def rank_users(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def rank_users(engine: Engine, user_ids: np.ndarray) -> ComputedRankings:
     """Users' rankings (ids, scores, profile keys) with one BLAS thread, as served."""
     from threadpoolctl import threadpool_limits
 
@@ -56,7 +56,7 @@ def rank_users(engine: Engine, user_ids: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _ranked_tasks(
     engine: Engine, tasks: list[np.ndarray], processes: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
+) -> Iterator[ComputedRankings]:
     """Each task's rankings, in task order: here, or in forked worker processes that share
     the loaded engine's arrays instead of loading the bundle again."""
     if processes <= 1:
@@ -105,20 +105,23 @@ def precompute_rankings(
         repo.clear_rankings()
         for task_users, result in zip(tasks, results, strict=True):
             repo.bulk_insert(
-                PrecomputedRanking, _rows(task_users, *result, engine.version, computed_at)
+                PrecomputedRanking, _rows(task_users, result, engine.version, computed_at)
             )
     return PrecomputeOutcome(len(users), engine.version, time.perf_counter() - started)
 
 
 def _rows(
-    user_ids: np.ndarray,
-    anime_ids: np.ndarray,
-    scores: np.ndarray,
-    keys: list[str],
-    version: str,
-    computed_at: datetime,
+    user_ids: np.ndarray, computed: ComputedRankings, version: str, computed_at: datetime
 ) -> Iterator[dict[str, Any]]:
-    for user_id, ids, values, key in zip(user_ids, anime_ids, scores, keys, strict=True):
+    rankings = zip(
+        user_ids,
+        computed.anime_ids,
+        computed.scores,
+        computed.first_page_ratings,
+        computed.keys,
+        strict=True,
+    )
+    for user_id, ids, values, first_page, key in rankings:
         shown = ids >= 0
         yield {
             "user_id": int(user_id),
@@ -126,5 +129,6 @@ def _rows(
             "profile_key": key,
             "anime_ids": ids[shown].tolist(),
             "scores": values[shown].tolist(),
+            "first_page_ratings": first_page[~np.isnan(first_page)].tolist(),
             "computed_at": computed_at,
         }

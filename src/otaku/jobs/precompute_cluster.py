@@ -16,6 +16,7 @@ import numpy as np
 from otaku.cluster import Cluster
 from otaku.config import Settings
 from otaku.pipeline.engine import Engine
+from otaku.pipeline.precomputed import ComputedRankings
 
 if TYPE_CHECKING:
     from distributed import Future
@@ -68,7 +69,7 @@ class ModelSource:
 
 def ranked_on_cluster(
     cluster: Cluster, source: ModelSource, version: str, tasks: list[np.ndarray]
-) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
+) -> Iterator[ComputedRankings]:
     """Each task's rankings from the cluster's workers, in task order (a bounded number of
     tasks in flight, so neither the workers nor this process hold every result at once)."""
     client = cluster.client
@@ -82,9 +83,7 @@ def ranked_on_cluster(
         yield pending.popleft().result()
 
 
-def _rank_on_worker(
-    source: ModelSource, version: str, user_ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _rank_on_worker(source: ModelSource, version: str, user_ids: np.ndarray) -> ComputedRankings:
     from otaku.jobs.precompute import rank_users
 
     engine = source.load()

@@ -10,6 +10,7 @@ from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.filters import InvalidInputError
 
 MAX_K = 100
+DEFAULT_K = 10  # items on a page when the caller does not say
 MAX_OFFSET = 900
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from otaku.pipeline.engine import Engine
 from otaku.pipeline.filters import ItemFilter
-from otaku.pipeline.pages import Stopwatch
+from otaku.pipeline.pages import DEFAULT_K, Stopwatch
 from otaku.pipeline.profiles import Profile
 from otaku.pipeline.rankings import RANKING_DEPTH
 
@@ -26,31 +26,49 @@ class StoredRanking:
     profile_key: str  # the profile's fingerprint, hex
     anime_ids: list[int]
     scores: list[float]
+    first_page_ratings: list[float] | None = None  # raw predictions for the first page
+
+
+@dataclass(frozen=True)
+class ComputedRankings:
+    """Users' rankings as ``otaku precompute`` computes them, a row per user."""
+
+    anime_ids: np.ndarray  # users x RANKING_DEPTH, -1 padded
+    scores: np.ndarray  # users x RANKING_DEPTH
+    first_page_ratings: np.ndarray  # users x DEFAULT_K: the rating model on the first page
+    keys: list[str]  # each profile's fingerprint (hex): what a stored ranking is valid for
 
 
 def compute_rankings(
     engine: Engine, user_ids: np.ndarray, batch_size: int = RANKING_BATCH
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+) -> ComputedRankings:
     """Known users' default rankings through the engine's own ranking path, ``batch_size``
-    users a call (nothing left in its cache): users x :data:`RANKING_DEPTH` anime ids (-1
-    padded), their scores, and each user's profile fingerprint (hex), the key a stored
-    ranking is valid for. Each ranking is the one the engine computes for the user alone."""
+    users a call (nothing left in its cache), with the rating model's predictions for each
+    first page. Each ranking is the one the engine computes for the user alone."""
     anime_ids = np.full((len(user_ids), RANKING_DEPTH), -1, dtype=np.int64)
     scores = np.zeros((len(user_ids), RANKING_DEPTH), dtype=np.float32)
+    first_page = np.full((len(user_ids), DEFAULT_K), np.nan, dtype=np.float32)
     keys = []
     for start in range(0, len(user_ids), batch_size):
         profiles = [engine.known_profile(int(u)) for u in user_ids[start : start + batch_size]]
         rankings = engine.rankings.deep_rankings(profiles, PRECOMPUTED_STRATEGY, Stopwatch())
-        for row, (profile, (items, values)) in enumerate(zip(profiles, rankings, strict=True)):
+        predicted = engine.predictions.of_pages(
+            [profile.features for profile in profiles], [items[:DEFAULT_K] for items, _ in rankings]
+        )
+        for row, (profile, (items, values), ratings) in enumerate(
+            zip(profiles, rankings, predicted, strict=True)
+        ):
             anime_ids[start + row, : len(items)] = engine.table.anime_ids[items]
             scores[start + row, : len(values)] = values
+            first_page[start + row, : len(ratings)] = ratings
             keys.append(profile.fingerprint.hex())
-    return anime_ids, scores, keys
+    return ComputedRankings(anime_ids, scores, first_page, keys)
 
 
 def adopt_stored(engine: Engine, profile: Profile, stored: StoredRanking | None) -> bool:
     """Put a stored ranking in the engine's cache when it is valid for this model and this
-    profile (True); a stale or foreign one is ignored and the engine computes as usual."""
+    profile (True), with its first page's predicted ratings when it has them; a stale or
+    foreign one is ignored and the engine computes as usual."""
     if stored is None or stored.model_version != engine.version:
         return False
     if stored.profile_key != profile.fingerprint.hex():
@@ -60,6 +78,11 @@ def adopt_stored(engine: Engine, profile: Profile, stored: StoredRanking | None)
     if (items < 0).any() or len(items) != len(stored.scores):
         return False
     engine.rankings.adopt(profile, PRECOMPUTED_STRATEGY, (items, np.asarray(stored.scores)))
+    ratings = stored.first_page_ratings
+    if ratings is not None and len(ratings) == min(DEFAULT_K, len(items)):
+        engine.predictions.remember_page(
+            profile.features, items[: len(ratings)], np.asarray(ratings)
+        )
     return True
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from otaku.columns import ID_MAX, ID_MIN
-from otaku.pipeline.pages import MAX_K, MAX_OFFSET
+from otaku.pipeline.pages import DEFAULT_K, MAX_K, MAX_OFFSET
 from otaku.pipeline.precomputed import answers_from_precomputed
 from otaku.pipeline.profiles import NewUser
 from otaku.service.deps import (
@@ -74,7 +74,7 @@ def _json(model: BaseModel) -> Response:
 class PageQuery(Filters):
     """Paging, strategy and filters, as query parameters."""
 
-    k: int = Field(default=10, ge=1, le=MAX_K, description="Items per page (1-100).")
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="Items per page (1-100).")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Items to skip.")
     strategy: StrategyName = "default"
 
@@ -82,7 +82,7 @@ class PageQuery(Filters):
 class SimilarQuery(Filters):
     """Paging and filters for similar anime."""
 
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 

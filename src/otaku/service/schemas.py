@@ -15,7 +15,7 @@ from pydantic import (
 from otaku.columns import ID_MAX, ID_MIN, RATING_MAX, RATING_MIN
 from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.filters import ItemFilter
-from otaku.pipeline.pages import MAX_K, MAX_OFFSET, Page, Recommended
+from otaku.pipeline.pages import DEFAULT_K, MAX_K, MAX_OFFSET, Page, Recommended
 from otaku.pipeline.strategies import STRATEGY_TYPES
 
 
@@ -219,7 +219,7 @@ class NewUserRequest(StrictBody):
         default_factory=dict, max_length=MAX_PREFERENCES, description="Genre → weight in [0, 1]."
     )
     ratings: list[RatingIn] = Field(default_factory=list, max_length=1000)
-    k: StrictInt = Field(default=10, ge=1, le=MAX_K)
+    k: StrictInt = Field(default=DEFAULT_K, ge=1, le=MAX_K)
     offset: StrictInt = Field(default=0, ge=0, le=MAX_OFFSET)
     strategy: StrategyName = "default"
     filters: BodyFilters = Field(default_factory=BodyFilters)

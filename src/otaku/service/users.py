@@ -42,6 +42,7 @@ _STORED_RANKING = select(
     PrecomputedRanking.profile_key,
     PrecomputedRanking.anime_ids,
     PrecomputedRanking.scores,
+    PrecomputedRanking.first_page_ratings,
 ).where(PrecomputedRanking.user_id == bindparam("user_id"))
 
 
@@ -244,7 +245,14 @@ def _stored_ranking(connection: Connection, user_id: int) -> StoredRanking | Non
     row = connection.execute(_STORED_RANKING, {"user_id": user_id}).first()
     if row is None:
         return None
-    return StoredRanking(user_id, row.model_version, row.profile_key, row.anime_ids, row.scores)
+    return StoredRanking(
+        user_id,
+        row.model_version,
+        row.profile_key,
+        row.anime_ids,
+        row.scores,
+        row.first_page_ratings,
+    )
 
 
 def _adopt_stored(connection: Connection, engine: Engine, user_id: int, profile: Profile) -> bool:

@@ -124,4 +124,7 @@ class PrecomputedRanking(Base):
     profile_key: Mapped[str] = mapped_column(String(64))
     anime_ids: Mapped[list[int]] = mapped_column(JSON)
     scores: Mapped[list[float]] = mapped_column(JSON)
+    # The rating model's predictions for the first page's anime (raw, as it predicts them):
+    # a stored first page then needs no model call (None: rows written before they were kept)
+    first_page_ratings: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
