@@ -117,8 +117,18 @@ class ItemTable:
         """Genre names of one item."""
         return self._genre_tuples[item]
 
+    @cached_property
+    def _infos(self) -> dict[int, AnimeInfo]:
+        return {}
+
     def info(self, item: int) -> AnimeInfo:
-        """The description of one item (internal index)."""
+        """The description of one item (internal index), built once per item."""
+        known = self._infos.get(item)
+        if known is None:
+            known = self._infos[item] = self._describe(item)
+        return known
+
+    def _describe(self, item: int) -> AnimeInfo:
         return AnimeInfo(
             anime_id=int(self.anime_ids[item]),
             name=self.names[item],

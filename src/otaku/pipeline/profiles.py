@@ -106,10 +106,11 @@ class Profiles:
         user = self.parts.state.users.position(user_id)
         if user < 0:
             raise UnknownUserError(user_id)
-        row = self.parts.ratings[user]
+        ratings = self.parts.ratings
+        start, end = ratings.indptr[user], ratings.indptr[user + 1]  # the user's CSR row
         return Profile(
-            rated_items=row.indices.astype(np.int64),
-            ratings=row.data.astype(np.float32),
+            rated_items=ratings.indices[start:end].astype(np.int64),
+            ratings=ratings.data[start:end].astype(np.float32),
             features=self.parts.user_features[user],
             vectors={
                 name: vectors[0]

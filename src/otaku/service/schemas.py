@@ -1,5 +1,6 @@
 """Request and response schemas of the REST API (inputs and outputs kept separate)."""
 
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import (
@@ -17,6 +18,8 @@ from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.filters import ItemFilter
 from otaku.pipeline.pages import DEFAULT_K, MAX_K, MAX_OFFSET, Page, Recommended
 from otaku.pipeline.strategies import STRATEGY_TYPES
+
+SUMMARY_CACHE_SIZE = 20_000  # anime summaries kept for pages (the catalog has ~17.5k)
 
 
 def _known_strategy(name: str) -> str:
@@ -136,10 +139,16 @@ class RecommendationPage(BaseModel):
         )
 
 
+@lru_cache(maxsize=SUMMARY_CACHE_SIZE)
+def _summary(info: AnimeInfo) -> "AnimeSummary":
+    # shared by every page that shows this anime: responses only read it
+    return AnimeSummary.of(info)
+
+
 def _item(rank: int, recommended: Recommended) -> RecommendationItem:
     return RecommendationItem.model_construct(
         rank=rank,
-        anime=AnimeSummary.of(recommended.anime),
+        anime=_summary(recommended.anime),
         predicted_rating=round(recommended.predicted_rating, 3),
         score=round(recommended.score, 6),
         explanation=recommended.explanation,
