@@ -29,7 +29,7 @@ from otaku.service.model import (
     ChampionWatcher,
     ModelHolder,
     ServedModel,
-    load_served_model,
+    load_model_to_serve,
 )
 from otaku.service.openapi import model_openapi
 from otaku.service.routes import admin_router, router
@@ -135,7 +135,7 @@ def _serve(app: FastAPI, served: ServedModel) -> None:
 def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
     def load() -> None:
         try:
-            _serve(app, load_served_model(settings))
+            _serve(app, load_model_to_serve(settings))
         except Exception as error:  # the service stays up and says why in /readyz
             log.exception("could not load the model")
             app.state.holder.fail(str(error))

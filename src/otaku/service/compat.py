@@ -2,18 +2,71 @@
 anime title, answered with a watched list and recommendations."""
 
 import re
+from typing import Annotated
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from otaku.columns import ID_MAX, ID_MIN
 from otaku.pipeline.filters import InvalidInputError
 from otaku.pipeline.profiles import NewUser, UnknownUserError
 from otaku.service.deps import ServedDep, UsersDep, check_history_access
 from otaku.service.routes import AUTH_ERRORS, NOT_FOUND
-from otaku.service.schemas import AnimeSummary, CompatAnime, CompatRequest, CompatResponse
+from otaku.service.schemas import (
+    MAX_PREFERENCES,
+    AnimeSummary,
+    GenreWeight,
+    Name,
+    StrictBody,
+    StrictId,
+)
 
 compat_router = APIRouter()
 _DECIMAL = re.compile(r"[0-9]{1,20}")
+
+
+class CompatRequest(StrictBody):
+    """The reference service's request: a user id (or an anime title) and genre weights."""
+
+    user_input: StrictId | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
+        description="A user id, or an anime title (similar anime)."
+    )
+    user_preferences: dict[Name, GenreWeight] = Field(
+        default_factory=dict, max_length=MAX_PREFERENCES
+    )
+
+    model_config = ConfigDict(  # merged with StrictBody's
+        json_schema_extra={
+            "examples": [
+                {"user_input": 1, "user_preferences": {}},
+                {"user_input": 999999999, "user_preferences": {"Action": 1, "Romance": 0.4}},
+                {"user_input": "Cowboy Bebop", "user_preferences": {}},
+            ]
+        },
+    )
+
+
+class CompatAnime(BaseModel):
+    """An anime in the reference service's answer."""
+
+    anime_id: int
+    name: str
+    genres: list[str]
+    type: str | None = None
+    episodes: int | None = None
+    mal_score: float | None = None
+    predicted_rating: float | None = None
+    rating: int | None = Field(default=None, description="The user's own rating (watched list).")
+    explanation: str | None = None
+
+
+class CompatResponse(BaseModel):
+    """The reference service's answer: what the user watched and what to watch next."""
+
+    user_input: int | str
+    watched: list[CompatAnime]
+    recommendations: list[CompatAnime]
+    degraded: str | None = None
 
 
 def _compat(info: AnimeSummary, **extra: object) -> CompatAnime:

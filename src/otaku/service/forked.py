@@ -18,7 +18,7 @@ import time
 from types import FrameType
 
 from otaku.config import Settings
-from otaku.service.model import ChampionWatcher, ModelHolder, ServedModel, load_served_model
+from otaku.service.model import ChampionWatcher, ModelHolder, ServedModel, load_model_to_serve
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Supervisor:
             version = champion_version(self.settings)
             if version is None or version == self.served.registry_version:
                 return
-            loaded = load_served_model(self.settings, version)
+            loaded = load_model_to_serve(self.settings, version)
         except Exception:  # the registry is down or the bundle is bad: keep serving
             log.exception("could not load the new champion; the workers keep the old one")
             return
@@ -186,7 +186,7 @@ class Supervisor:
 
 def serve_forked(settings: Settings, host: str, port: int, workers: int) -> None:
     """Load the configured model once and serve it from ``workers`` forked processes."""
-    served = load_served_model(settings)  # before listening: nobody waits on a silent port
+    served = load_model_to_serve(settings)  # before listening: nobody waits on a silent port
     sock = listening_socket(host, port)
     log.info("model %s loaded; forking %d server workers", served.engine.version, workers)
     Supervisor(settings, sock, served, workers).run()

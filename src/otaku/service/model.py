@@ -12,6 +12,7 @@ from otaku.config import Settings
 from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.engine import Engine
 from otaku.pipeline.rankings import RANKING_CACHE_SIZE
+from otaku.service.schemas import prepare_summaries
 
 log = logging.getLogger(__name__)
 SwapCallback = Callable[["ServedModel"], None]
@@ -117,6 +118,16 @@ def load_served_model(settings: Settings, version: str | None = None) -> ServedM
     return ServedModel(Engine(bundle.models, bundle.metadata), source, version, time.time())
 
 
+def load_model_to_serve(settings: Settings, version: str | None = None) -> ServedModel:
+    """:func:`load_served_model`, with the summary that pages show of each catalog anime built
+    before the first request (once per model, shared by forked workers)."""
+    served = load_served_model(settings, version)
+    table = served.engine.table
+    ready = prepare_summaries(table.info(item) for item in range(len(table.anime_ids)))
+    log.info("prepared the summaries of %d anime", ready)
+    return served
+
+
 class ModelHolder:
     """The served model; swapping is one reference assignment, so readers never see half."""
 
@@ -182,7 +193,7 @@ class ChampionWatcher:
 
     def _take(self, version: str) -> str | None:
         """Serve registry ``version`` (the one just compared); returns what is served now."""
-        served = load_served_model(self.settings, version)
+        served = load_model_to_serve(self.settings, version)
         self.on_swap(served)
         return served.registry_version
 

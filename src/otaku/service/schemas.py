@@ -1,6 +1,8 @@
 """Request and response schemas of the REST API (inputs and outputs kept separate)."""
 
+from collections.abc import Iterable
 from functools import lru_cache
+from itertools import islice
 from typing import Annotated
 
 from pydantic import (
@@ -9,7 +11,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
-    StrictStr,
     field_validator,
 )
 
@@ -143,6 +144,16 @@ class RecommendationPage(BaseModel):
 def _summary(info: AnimeInfo) -> "AnimeSummary":
     # shared by every page that shows this anime: responses only read it
     return AnimeSummary.of(info)
+
+
+def prepare_summaries(infos: Iterable[AnimeInfo]) -> int:
+    """Build the page summary of each given anime ahead of the requests that show it (at most
+    as many as the cache keeps); returns how many are ready."""
+    ready = 0
+    for info in islice(infos, SUMMARY_CACHE_SIZE):
+        _summary(info)
+        ready += 1
+    return ready
 
 
 def _item(rank: int, recommended: Recommended) -> RecommendationItem:
@@ -325,50 +336,6 @@ class Problem(BaseModel):
     suggestions: list[str] | None = None
     new_user_endpoint: str | None = None
     request_id: str | None = None
-
-
-class CompatRequest(StrictBody):
-    """The reference service's request: a user id (or an anime title) and genre weights."""
-
-    user_input: StrictId | Annotated[StrictStr, Field(min_length=1, max_length=300)] = Field(
-        description="A user id, or an anime title (similar anime)."
-    )
-    user_preferences: dict[Name, GenreWeight] = Field(
-        default_factory=dict, max_length=MAX_PREFERENCES
-    )
-
-    model_config = ConfigDict(  # merged with StrictBody's
-        json_schema_extra={
-            "examples": [
-                {"user_input": 1, "user_preferences": {}},
-                {"user_input": 999999999, "user_preferences": {"Action": 1, "Romance": 0.4}},
-                {"user_input": "Cowboy Bebop", "user_preferences": {}},
-            ]
-        },
-    )
-
-
-class CompatAnime(BaseModel):
-    """An anime in the reference service's answer."""
-
-    anime_id: int
-    name: str
-    genres: list[str]
-    type: str | None = None
-    episodes: int | None = None
-    mal_score: float | None = None
-    predicted_rating: float | None = None
-    rating: int | None = Field(default=None, description="The user's own rating (watched list).")
-    explanation: str | None = None
-
-
-class CompatResponse(BaseModel):
-    """The reference service's answer: what the user watched and what to watch next."""
-
-    user_input: int | str
-    watched: list[CompatAnime]
-    recommendations: list[CompatAnime]
-    degraded: str | None = None
 
 
 class NewUserIn(StrictBody):

@@ -1,17 +1,21 @@
-"""Who a newly loaded model warms first: the users who asked lately, then the most active."""
+"""What a newly loaded model warms: the users who asked lately, then the most active; and the
+summary of every catalog anime before the first page."""
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from otaku.config import Settings
+from otaku.pipeline.bundle import Bundle
 from otaku.pipeline.cache import LruCache
 from otaku.pipeline.engine import Engine
-from otaku.service import model
+from otaku.pipeline.training import TrainedModels
+from otaku.service import model, schemas
 from otaku.service.app import create_app
-from otaku.service.model import ServedModel, warm_order
+from otaku.service.model import ServedModel, load_model_to_serve, warm_order
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +58,27 @@ def test_a_request_marks_its_user_as_asking_lately(client: TestClient, engine: E
     assert client.get(f"/v1/users/{user}/recommendations").status_code == 200
     directory = client.app.state.users  # type: ignore[attr-defined]
     assert directory.asked.newest(1) == [user]
+
+
+def test_a_model_loaded_to_serve_has_every_anime_summary_ready_before_a_page(
+    trained: TrainedModels, tmp_path: Path
+) -> None:
+    directory = Bundle(trained, {"version": "summaries"}).save(tmp_path / "bundle")
+    schemas._summary.cache_clear()
+    served = load_model_to_serve(Settings(home=tmp_path, bundle_path=directory))
+    n_items = len(served.engine.table.anime_ids)
+    assert schemas._summary.cache_info().currsize == n_items
+    user = int(served.engine.known_user_ids[0])
+    page = served.engine.recommend_for_user(user, k=10)
+    before = schemas._summary.cache_info()
+    built = schemas.RecommendationPage.of(page, 10, "summaries")
+    assert len(built.items) == 10
+    assert schemas._summary.cache_info().misses == before.misses  # nothing built on the page
+
+
+def test_summaries_are_prepared_no_further_than_the_cache_keeps(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schemas, "SUMMARY_CACHE_SIZE", 3)
+    infos = (engine.table.info(item) for item in range(10))
+    assert schemas.prepare_summaries(infos) == 3
