@@ -92,6 +92,39 @@ class Settings(BaseSettings):
         description="First TCP port LightGBM's Dask workers listen on (worker k of a host: "
         "this + k); open these between the workers.",
     )
+    experiment: str | None = Field(
+        default=None,
+        description='An experiment (JSON: {"name": "ab1", "arms": [{"name": "a", "strategy": '
+        '"default", "share": 0.5}, ...]}) the service starts when it starts, unless one by that '
+        "name exists or another runs (the admin route and `otaku experiment start` do the same).",
+    )
+    experiment_poll_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often each server process reads which experiment runs.",
+    )
+    impressions: bool = Field(
+        default=True, description="Record every recommendation page shown (needs the database)."
+    )
+    impression_queue: int = Field(
+        default=10_000,
+        ge=1,
+        description="Impressions waiting to be written, per process; more are dropped (counted).",
+    )
+    impression_retention_days: int = Field(
+        default=90, ge=1, description="Impressions older than this are deleted (otaku prune)."
+    )
+    click_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description='"clicked" feedback older than this is deleted; "not interested" is kept '
+        "(it promises the anime never comes back).",
+    )
+    hit_window_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="A shown anime counts as a hit when rated >= 7 within this many days.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=True, description="Structured (JSON) request logs.")

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -30,30 +30,119 @@ from otaku.config import Settings, get_settings
 from otaku.data.files import MissingDataError
 from otaku.data.validation import DataValidationError
 
+if TYPE_CHECKING:
+    from otaku.storage.database import Database
+
 
 @app.command("simulate-users")
 def simulate_users(
-    low: Annotated[int, typer.Option("--min", help="Fewest users to move.")] = 10,
-    high: Annotated[int, typer.Option("--max", help="Most users to move.")] = 25,
+    low: Annotated[int, typer.Option("--min", help="Fewest users to arrive a day.")] = 10,
+    high: Annotated[int, typer.Option("--max", help="Most users to arrive a day.")] = 25,
+    days: Annotated[int, typer.Option(min=1, help="Days to simulate in one go.")] = 1,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop/--no-loop",
+            help="Closed loop: users arrive with a few ratings and act on what the served "
+            "model shows them (--no-loop: they arrive with all their ratings).",
+        ),
+    ] = True,
+    starter_ratings: Annotated[
+        int, typer.Option(min=0, help="Ratings a user arrives with in the closed loop.")
+    ] = 5,
+    dismiss_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help='Share of shown, unwatched anime marked "not interested".'
+        ),
+    ] = 0.2,
 ) -> None:
-    """Move 10–25 random (seeded) users from the future-user pool into the live tables."""
+    """Users arrive from the future-user pool (10-25 a day, seeded); in the closed loop they
+    ask for recommendations (through the running experiment's arms), rate what they truly
+    rated and dismiss some of the rest."""
     from otaku.jobs.runs import recorded_run
     from otaku.jobs.simulate import simulate_arrivals
     from otaku.storage.database import Database
 
     settings = get_settings()
     database = Database.from_settings(settings)
+    if loop:
+        _closed_loop(settings, database, (low, high), days, starter_ratings, dismiss_share)
+        return
     try:
-        with recorded_run(database, "simulate-users") as run:
-            outcome = simulate_arrivals(database, settings.seed, low, high)
-            run.detail = f"{len(outcome.user_ids)} users, {outcome.ratings} ratings"
+        for day in range(days):
+            with recorded_run(database, "simulate-users") as run:
+                outcome = simulate_arrivals(database, settings.seed + day, low, high)
+                run.detail = f"{len(outcome.user_ids)} users, {outcome.ratings} ratings"
+            console.print(
+                f"{len(outcome.user_ids)} user(s) arrived with {outcome.ratings:,} ratings; "
+                f"{outcome.pool_left:,} left in the pool"
+            )
     except ValueError as error:
         fail(error)
+
+
+def _closed_loop(
+    settings: Settings,
+    database: "Database",
+    arrivals: tuple[int, int],
+    days: int,
+    starter_ratings: int,
+    dismiss_share: float,
+) -> None:
+    from otaku.jobs.closed_loop import simulate_day
+    from otaku.jobs.runs import recorded_run
+    from otaku.progress import track
+    from otaku.service.model import ModelNotReadyError, load_served_model
+    from otaku.service.online import OnlineExperiments
+    from otaku.service.users import UserDirectory
+
+    try:
+        engine = load_served_model(settings).engine
+    except ModelNotReadyError as error:
+        fail(RuntimeError(f"the closed loop needs a served model ({error}); or use --no-loop"))
         return
-    console.print(
-        f"{len(outcome.user_ids)} user(s) arrived with {outcome.ratings:,} ratings; "
-        f"{outcome.pool_left:,} left in the pool"
-    )
+    users = UserDirectory(database)
+    online = OnlineExperiments(database, settings, None)
+    start = settings.seed + _days_simulated(database)
+    try:
+        for day in track(range(days), description="Simulated days", total=days):
+            with recorded_run(database, "simulate-users") as run:
+                outcome = simulate_day(
+                    start + day,
+                    engine,
+                    users,
+                    online,
+                    settings.seed,
+                    arrivals,
+                    starter_ratings,
+                    dismiss_share,
+                )
+                run.detail = (
+                    f"{outcome.arrived} arrived, {outcome.asked} asked, {outcome.rated} rated, "
+                    f"{outcome.dismissed} dismissed"
+                )
+            arms = ", ".join(f"{arm} {n}" for arm, n in sorted(outcome.arms.items()))
+            console.print(f"day {day + 1}: {run.detail} (pages by arm: {arms or 'none'})")
+    except ValueError as error:
+        fail(error)
+    finally:
+        online.impressions.close()
+
+
+def _days_simulated(database: "Database") -> int:
+    """Runs of simulate-users so far (each day draws differently)."""
+    from sqlalchemy import func, select
+
+    from otaku.storage.models import JobRun
+
+    with database.reading() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(JobRun).where(JobRun.job == "simulate-users")
+            )
+            or 0
+        )
 
 
 @app.command()

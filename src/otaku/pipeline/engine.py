@@ -176,6 +176,10 @@ class Engine:
         """A user's profile from their current ratings (see :class:`Profiles`)."""
         return self.profiles.profile_from_ratings(user_id, ratings)
 
+    def with_dismissed(self, profile: Profile, anime_ids: Iterable[int]) -> Profile:
+        """The profile with these anime never recommended ("not interested")."""
+        return self.profiles.with_dismissed(profile, anime_ids)
+
     def new_profile(self, user: NewUser) -> Profile:
         """Fold a new user in from their ratings and/or genre weights (no retraining)."""
         return self.profiles.new_profile(user)

@@ -4,8 +4,8 @@ retraining. Also what a profile says in words (genre shares, mean rating) and wh
 active users are."""
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -49,6 +49,8 @@ class Profile:
     vectors: Mapping[str, np.ndarray]  # per candidate source: learned, or folded in
     preferences: Mapping[str, float]
     trained_row: int = -1  # the user's row in the training data (-1: folded in)
+    # items the user said "not interested" to: never recommended, like rated ones
+    dismissed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def has_history(self) -> bool:
@@ -68,6 +70,8 @@ class Profile:
             digest.update(np.ascontiguousarray(array).tobytes())
             digest.update(b"|")
         digest.update(repr((sorted(self.preferences.items()), self.trained_row)).encode())
+        if len(self.dismissed):  # (no dismissals: the digest stored rankings were made with)
+            digest.update(b"|dismissed|" + np.ascontiguousarray(self.dismissed).tobytes())
         return digest.digest()
 
 
@@ -138,6 +142,14 @@ class Profiles:
                 return trained
         anime_ids = self.table.anime_ids[items].tolist()
         return self.new_profile(NewUser(ratings=dict(zip(anime_ids, values.tolist(), strict=True))))
+
+    def with_dismissed(self, profile: Profile, anime_ids: Iterable[int]) -> Profile:
+        """The profile with these anime never to be recommended (anime outside the model's
+        catalog are ignored: they cannot be recommended anyway)."""
+        positions = self.parts.state.items
+        items = np.array([positions.position(int(a)) for a in anime_ids], dtype=np.int64)
+        items = np.unique(items[items >= 0])
+        return replace(profile, dismissed=items) if len(items) else profile
 
     def _check_ratings(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
         items, values = [], []

@@ -51,11 +51,13 @@ class Rankings:
     def allowed(
         self, profile: Profile, item_filter: ItemFilter, exclude_watched: bool = True
     ) -> np.ndarray:
-        """What the user may be shown: the filters, minus what they rated; a new user who
-        chose genres and rated nothing sees only those genres (as the reference does)."""
+        """What the user may be shown: the filters, minus what they rated and what they
+        dismissed; a new user who chose genres and rated nothing sees only those genres (as
+        the reference does)."""
         allowed = item_filter.mask(self.table)
         if exclude_watched:
             allowed[profile.rated_items] = False
+            allowed[profile.dismissed] = False
         wanted = [self._genre_position[g] for g, w in profile.preferences.items() if w > 0]
         if wanted and not profile.has_history:
             allowed &= self.table.genres[:, wanted].any(axis=1)

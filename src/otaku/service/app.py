@@ -4,7 +4,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
@@ -20,6 +20,7 @@ from otaku.jobs.runs import run_summaries
 from otaku.service.compat import compat_router
 from otaku.service.deps import HolderDep
 from otaku.service.errors import install_error_handlers, problem
+from otaku.service.experiment_routes import admin_experiments_router, experiments_router
 from otaku.service.forked import SupervisedWatcher
 from otaku.service.health import DatabaseHealth
 from otaku.service.limits import BodyLimitMiddleware
@@ -30,6 +31,12 @@ from otaku.service.model import (
     ModelHolder,
     ServedModel,
     load_model_to_serve,
+)
+from otaku.service.online import (
+    OnlineExperiments,
+    configured_experiment,
+    running_arm_gauges,
+    start_configured_experiment,
 )
 from otaku.service.openapi import model_openapi
 from otaku.service.routes import admin_router, router
@@ -145,14 +152,17 @@ def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
     return thread
 
 
-def _migrate(database: Database, retry_seconds: float = 2.0) -> threading.Thread | None:
-    """Bring the schema up to date, retrying while the database is down (the service starts
-    anyway: reads are answered from the model meanwhile)."""
+def _migrate(
+    database: Database, then: Callable[[], None], retry_seconds: float = 2.0
+) -> threading.Thread | None:
+    """Bring the schema up to date, then run ``then``, retrying while the database is down
+    (the service starts anyway: reads are answered from the model meanwhile)."""
 
     def run() -> None:
         while True:
             try:
                 migrate(database.engine)
+                then()
                 return
             except OperationalError as error:
                 log.warning("database not reachable yet (%s); retrying", error)
@@ -160,6 +170,7 @@ def _migrate(database: Database, retry_seconds: float = 2.0) -> threading.Thread
 
     try:  # the usual case: the database is there, so start with the schema in place
         migrate(database.engine)
+        then()
         return None
     except OperationalError as error:
         log.warning("database not reachable at start (%s); retrying in the background", error)
@@ -213,6 +224,7 @@ def create_app(
     background (``/readyz`` answers 503 until it is loaded). A worker forked by ``otaku serve
     --workers`` passes its ``supervisor``'s pid: the supervisor swaps champions for it."""
     settings = settings or get_settings()
+    configured = configured_experiment(settings)  # a bad OTAKU_EXPERIMENT fails here, clearly
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -228,13 +240,14 @@ def create_app(
             _load_in_background(app, settings)
             if settings.bundle_path is None and settings.reload_poll_seconds > 0:
                 watcher.start()
-        _migrate(database)
+        _migrate(database, lambda: start_configured_experiment(database, configured))
         # Requests are many and small: one BLAS thread each beats threads fighting over cores,
         # and a few requests computed at once beat many sliced thin by the GIL.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         with threadpool_limits(1, user_api="blas"):
             yield
         watcher.stop()
+        app.state.online.impressions.close()
 
     app = FastAPI(
         title="My Otaku Friend",
@@ -248,7 +261,9 @@ def create_app(
     app.state.holder = ModelHolder()
     database = Database(create_db_engine(database_url(settings)))
     app.state.users = UserDirectory(database)
+    app.state.online = OnlineExperiments(database, settings, metrics)
     metrics.watch_job_runs(lambda: run_summaries(database))
+    metrics.watch_experiment(lambda: running_arm_gauges(database, settings.hit_window_days))
     database_health = DatabaseHealth(app.state.users.reachable)
     metrics.watch_database(database_health.up)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -258,5 +273,7 @@ def create_app(
     app.include_router(router)
     app.include_router(compat_router)
     app.include_router(admin_router)
+    app.include_router(experiments_router)
+    app.include_router(admin_experiments_router)
     app.openapi = model_openapi(app, app.state.holder)  # type: ignore[method-assign]
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from otaku.config import Settings
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.model import ModelHolder, ServedModel
+from otaku.service.online import OnlineExperiments
 from otaku.service.security import key_matches
 from otaku.service.users import UserDirectory
 
@@ -49,6 +50,12 @@ async def get_users(request: Request) -> UserDirectory:
     """The app's user directory (database-backed when one is configured)."""
     users: UserDirectory = request.app.state.users
     return users
+
+
+async def get_online(request: Request) -> OnlineExperiments:
+    """The app's running experiment and impression log."""
+    online: OnlineExperiments = request.app.state.online
+    return online
 
 
 async def require_api_key(
@@ -97,3 +104,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ServedDep = Annotated[ServedModel, Depends(get_served)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+OnlineDep = Annotated[OnlineExperiments, Depends(get_online)]

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from otaku.experiments.store import ExperimentConflictError, NoSuchExperimentError
 from otaku.pipeline.engine import UnknownAnimeError
 from otaku.pipeline.filters import InvalidInputError
 from otaku.pipeline.profiles import UnknownUserError
@@ -179,6 +180,8 @@ def install_error_handlers(app: FastAPI) -> None:
         UserExistsError: _conflict,
         UserIdsExhaustedError: _conflict,
         NoSuchRatingError: _no_rating,
+        ExperimentConflictError: _conflict,
+        NoSuchExperimentError: _no_rating,
     }
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)

@@ -5,7 +5,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -103,6 +104,34 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.arm_latency = Histogram(
+            "otaku_experiment_request_duration_seconds",
+            "Recommendation pages served, by experiment and arm ('none': outside any), with "
+            "the time each took.",
+            ["experiment", "arm"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.impressions = Counter(
+            "otaku_impressions_total",
+            "Impressions by outcome: queued, written, dropped (the queue was full), failed "
+            "(the database refused them).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def observe_arm(self, experiment: str, arm: str, seconds: float) -> None:
+        """Count one page served by an arm, with its latency."""
+        self.arm_latency.labels(experiment, arm).observe(seconds)
+
+    def count_impressions(self, outcome: str, n: int) -> None:
+        """Count impressions that were queued, written, dropped or failed."""
+        self.impressions.labels(outcome).inc(n)
+
+    def watch_experiment(self, read: Callable[[], Sequence["ArmGauges"]]) -> None:
+        """Export the running experiment's online metrics per arm (read from the database)."""
+        self.registry.register(ExperimentCollector(read))
+
     def observe_stages(self, strategy: str, timings: Mapping[str, float]) -> None:
         """Record the per-stage timings of one recommendation."""
         for stage, seconds in timings.items():
@@ -123,17 +152,87 @@ class ServiceMetrics:
         self.registry.register(JobRunsCollector(read))
 
 
+T = TypeVar("T")
+
+
+class CachedRead(Generic[T]):
+    """A database read done at most every ``max_age_seconds``; when it fails, the last value
+    stands (a scrape never fails because of the database)."""
+
+    def __init__(self, read: Callable[[], T], empty: T, max_age_seconds: float) -> None:
+        self._read = read
+        self._max_age = max_age_seconds
+        self._lock = threading.Lock()
+        self._value = empty
+        self._read_at = float("-inf")
+
+    def get(self) -> T:
+        """The value, read again when it is older than the maximum age."""
+        with self._lock:
+            if time.monotonic() - self._read_at > self._max_age:
+                try:
+                    self._value = self._read()
+                except Exception as error:  # a scrape must not fail: keep the last values
+                    log.warning("metrics not readable from the database: %s", error)
+                self._read_at = time.monotonic()
+            return self._value
+
+
+@dataclass(frozen=True)
+class ArmGauges:
+    """One arm's online metrics, as exported."""
+
+    experiment: str
+    arm: str
+    users: int
+    hit_rate: float
+    mean_rating: float
+    dismiss_rate: float
+    coverage: float
+
+
+ARM_GAUGES = {
+    "users": "Users shown at least one page by the arm.",
+    "hit_rate": "Share of the arm's users who rated a shown anime >= 7 within the hit window.",
+    "mean_rating": "Mean rating of the anime the arm showed that were rated after.",
+    "dismiss_rate": 'Share of shown anime later marked "not interested".',
+    "coverage": "Share of the catalog the arm showed to anyone.",
+}
+
+
+class ExperimentCollector(Collector):
+    """``otaku_experiment_<metric>{experiment, arm}`` for the running experiment, read from
+    the database at most once a minute (the computation reads its impressions)."""
+
+    def __init__(self, read: Callable[[], Sequence[ArmGauges]], max_age_seconds: float = 60.0):
+        self._arms = CachedRead[Sequence[ArmGauges]](read, (), max_age_seconds)
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric families (without reading the database)."""
+        yield from self._families(())
+
+    def collect(self) -> Iterator[Metric]:
+        """The current values."""
+        yield from self._families(self._arms.get())
+
+    @staticmethod
+    def _families(arms: Sequence[ArmGauges]) -> Iterator[Metric]:
+        for name, help_text in ARM_GAUGES.items():
+            family = GaugeMetricFamily(
+                f"otaku_experiment_{name}", help_text, labels=["experiment", "arm"]
+            )
+            for arm in arms:
+                family.add_metric([arm.experiment, arm.arm], float(getattr(arm, name)))
+            yield family
+
+
 class JobRunsCollector(Collector):
     """``otaku_job_runs`` and ``otaku_job_last_run_timestamp_seconds`` by job and outcome,
     read from the database at most every ``max_age_seconds``; when the database cannot be
     read, the last values are exported (a scrape never fails because of it)."""
 
     def __init__(self, read: Callable[[], Sequence[RunSummary]], max_age_seconds: float = 15.0):
-        self._read = read
-        self._max_age = max_age_seconds
-        self._lock = threading.Lock()
-        self._summaries: Sequence[RunSummary] = ()
-        self._read_at = float("-inf")
+        self._summaries = CachedRead[Sequence[RunSummary]](read, (), max_age_seconds)
 
     def describe(self) -> Iterator[Metric]:
         """The metric families (without reading the database)."""
@@ -141,15 +240,7 @@ class JobRunsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """The current counts."""
-        with self._lock:
-            if time.monotonic() - self._read_at > self._max_age:
-                try:
-                    self._summaries = self._read()
-                except Exception as error:  # a scrape must not fail: keep the last values
-                    log.warning("job runs not readable: %s", error)
-                self._read_at = time.monotonic()
-            summaries = self._summaries
-        yield from self._families(summaries)
+        yield from self._families(self._summaries.get())
 
     @staticmethod
     def _families(summaries: Sequence[RunSummary]) -> Iterator[Metric]:

@@ -1,5 +1,6 @@
 """The REST routes: validate, call the engine, map to a response schema."""
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -7,16 +8,17 @@ from pydantic import BaseModel, Field
 
 from otaku.columns import ID_MAX, ID_MIN
 from otaku.pipeline.pages import DEFAULT_K, MAX_K, MAX_OFFSET
-from otaku.pipeline.precomputed import answers_from_precomputed
 from otaku.pipeline.profiles import NewUser
 from otaku.service.deps import (
     AdminKey,
     HistoryAccess,
     MetricsDep,
+    OnlineDep,
     ServedDep,
     UsersDep,
     WriteAccess,
 )
+from otaku.service.online import recommend_known_user
 from otaku.service.schemas import (
     AnimeDetail,
     AnimeSummary,
@@ -76,7 +78,11 @@ class PageQuery(Filters):
 
     k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K, description="Items per page (1-100).")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Items to skip.")
-    strategy: StrategyName = "default"
+    strategy: StrategyName | None = Field(
+        default=None,
+        description="A strategy; when none is given, `default`, or the strategy of the "
+        "running experiment's arm the user is in.",
+    )
 
 
 class SimilarQuery(Filters):
@@ -105,16 +111,32 @@ def user_recommendations(
     served: ServedDep,
     users: UsersDep,
     metrics: MetricsDep,
+    online: OnlineDep,
 ) -> Response:
-    """Anime a known user has not rated, best first. Unknown ids: use POST /v1/recommendations."""
-    item_filter = query.to_filter()
-    stored_page = answers_from_precomputed(query.strategy, item_filter, query.offset + query.k)
-    current = users.current(served.engine, user_id, precomputed_page=stored_page)
-    page = served.engine.recommend_for_profile(
-        current.profile, query.k, query.offset, item_filter, query.strategy
+    """Anime a known user has not rated nor dismissed, best first. Unknown ids: use POST
+    /v1/recommendations. Inside a running experiment the user's arm picks the strategy unless
+    the request names one."""
+    served_page = recommend_known_user(
+        served.engine,
+        users,
+        online,
+        user_id,
+        query.k,
+        query.offset,
+        query.to_filter(),
+        query.strategy,
     )
+    page = served_page.page
     metrics.observe_stages(page.strategy, page.timings)
-    return _json(RecommendationPage.of(page, query.k, served.engine.version, current.degraded))
+    return _json(
+        RecommendationPage.of(
+            page,
+            query.k,
+            served.engine.version,
+            served_page.current.degraded,
+            served_page.assignment,
+        )
+    )
 
 
 @router.get(
@@ -219,10 +241,12 @@ def delete_rating(
     summary="Recommendations for a new user",
 )
 def new_user_recommendations(
-    request: NewUserRequest, served: ServedDep, metrics: MetricsDep
+    request: NewUserRequest, served: ServedDep, metrics: MetricsDep, online: OnlineDep
 ) -> Response:
     """For a user the model has not seen: nothing (popular picks), genre weights
-    (`{"Action": 1, "Romance": 0.4}`) and/or a few ratings, folded in without retraining."""
+    (`{"Action": 1, "Romance": 0.4}`) and/or a few ratings, folded in without retraining.
+    (No id: outside any experiment; a user created with POST /v1/users is a known user.)"""
+    started = time.perf_counter()
     user = NewUser(
         ratings={rating.anime_id: rating.rating for rating in request.ratings},
         preferences=request.preferences,
@@ -231,6 +255,7 @@ def new_user_recommendations(
         user, request.k, request.offset, request.filters.to_filter(), request.strategy
     )
     metrics.observe_stages(page.strategy, page.timings)
+    online.shown(page, None, None, served.engine.version, started)
     return _json(RecommendationPage.of(page, request.k, served.engine.version))
 
 

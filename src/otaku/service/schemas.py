@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from otaku.columns import ID_MAX, ID_MIN, RATING_MAX, RATING_MIN
+from otaku.experiments.definition import Assignment
 from otaku.pipeline.catalog import AnimeInfo
 from otaku.pipeline.filters import ItemFilter
 from otaku.pipeline.pages import DEFAULT_K, MAX_K, MAX_OFFSET, Page, Recommended
@@ -124,10 +125,19 @@ class RecommendationPage(BaseModel):
         description="Set when the answer could not use the user's current ratings (the "
         "database is unavailable): says what it was built from instead.",
     )
+    experiment: str | None = Field(
+        default=None, description="The running experiment that chose the strategy, if any."
+    )
+    arm: str | None = Field(default=None, description="The experiment's arm this user is in.")
 
     @classmethod
     def of(
-        cls, page: Page, k: int, model_version: str, degraded: str | None = None
+        cls,
+        page: Page,
+        k: int,
+        model_version: str,
+        degraded: str | None = None,
+        assignment: Assignment | None = None,
     ) -> "RecommendationPage":
         """From an engine page."""
         return cls.model_construct(
@@ -137,6 +147,8 @@ class RecommendationPage(BaseModel):
             k=k,
             items=[_item(page.offset + i + 1, rec) for i, rec in enumerate(page.items)],
             degraded=degraded,
+            experiment=assignment.experiment if assignment else None,
+            arm=assignment.arm if assignment else None,
         )
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, literal, select, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from otaku.pipeline.cache import LruCache
@@ -20,7 +20,7 @@ from otaku.pipeline.engine import Engine, UnknownAnimeError
 from otaku.pipeline.precomputed import PRECOMPUTED_STRATEGY, StoredRanking, adopt_stored
 from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
-from otaku.storage.models import PrecomputedRanking, Rating, User
+from otaku.storage.models import Feedback, PrecomputedRanking, Rating, User
 from otaku.storage.repository import Repository, UserIdsExhaustedError
 
 __all__ = [
@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 
 
 _RATINGS_OF = select(Rating.anime_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
+NOT_INTERESTED = "not_interested"
+DISMISSED = 0  # the rating column of a dismissal in _HISTORY_OF (ratings are 1..10)
+# ratings and "not interested" anime in one round trip
+_HISTORY_OF = union_all(
+    _RATINGS_OF,
+    select(Feedback.anime_id, literal(DISMISSED)).where(
+        Feedback.user_id == bindparam("user_id"), Feedback.kind == NOT_INTERESTED
+    ),
+)
 _USER = select(User.user_id).where(User.user_id == bindparam("user_id"))
 _STORED_RANKING = select(
     PrecomputedRanking.model_version,
@@ -130,12 +139,14 @@ class UserDirectory:
             return CurrentProfile(engine.known_profile(user_id))
         try:
             with self.database.engine.connect() as connection:
-                ratings = _ratings_of(connection, user_id)
+                ratings, dismissed = _history_of(connection, user_id)
                 profile = (  # a user only the model knows: as trained
                     engine.known_profile(user_id)
                     if ratings is None
                     else engine.profile_from_ratings(user_id, ratings)
                 )
+                if dismissed:
+                    profile = engine.with_dismissed(profile, dismissed)
                 adopted = precomputed_page and _adopt_stored(connection, engine, user_id, profile)
         except OperationalError as error:
             log.warning("database unreachable, answering from what is known here: %s", error)
@@ -205,6 +216,25 @@ class UserDirectory:
         self._remember(user_id, current)
         return created
 
+    def give_feedback(
+        self, engine: Engine, user_id: int, anime_id: int, kind: str, request_id: str | None
+    ) -> bool:
+        """Store a user's "clicked" or "not interested" for an anime; True when it is new (a
+        repeat only updates its time)."""
+        engine.item_of(anime_id)
+        with self._write() as repo:
+            self._lock_user(repo, user_id)
+            if not repo.anime_exists(anime_id):
+                raise UnknownAnimeError(anime_id)
+            return repo.set_feedback(user_id, anime_id, kind, request_id)
+
+    def withdraw_feedback(self, user_id: int, anime_id: int, kind: str) -> None:
+        """Take back a "clicked" or "not interested" (the anime may be recommended again)."""
+        with self._write() as repo:
+            self._lock_user(repo, user_id)
+            if not repo.delete_feedback(user_id, anime_id, kind):
+                raise NoSuchRatingError(f"user {user_id} gave no {kind!r} for anime {anime_id}")
+
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
         """Delete a rating."""
         with self._write() as repo:
@@ -237,8 +267,27 @@ def _ratings_of(connection: Connection, user_id: int) -> dict[int, int] | None:
     rows = connection.execute(_RATINGS_OF, {"user_id": user_id}).all()
     if rows:
         return {int(anime_id): int(rating) for anime_id, rating in rows}
+    return _none_if_absent(connection, user_id)
+
+
+def _none_if_absent(connection: Connection, user_id: int) -> dict[int, int] | None:
     exists = connection.execute(_USER, {"user_id": user_id}).first() is not None
     return {} if exists else None
+
+
+def _history_of(connection: Connection, user_id: int) -> tuple[dict[int, int] | None, list[int]]:
+    """A user's ratings (None: no such user) and the anime they are not interested in, in one
+    query (a second only for a user without either)."""
+    ratings: dict[int, int] = {}
+    dismissed: list[int] = []
+    for anime_id, rating in connection.execute(_HISTORY_OF, {"user_id": user_id}):
+        if rating == DISMISSED:
+            dismissed.append(int(anime_id))
+        else:
+            ratings[int(anime_id)] = int(rating)
+    if ratings or dismissed:
+        return ratings, dismissed
+    return _none_if_absent(connection, user_id), dismissed
 
 
 def _stored_ranking(connection: Connection, user_id: int) -> StoredRanking | None:

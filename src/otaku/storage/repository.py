@@ -19,6 +19,7 @@ from otaku.storage.bulk import keys_set_aside, worth_setting_aside
 from otaku.storage.models import (
     Anime,
     Base,
+    Feedback,
     FutureUser,
     PrecomputedRanking,
     Rating,
@@ -151,6 +152,39 @@ class Repository:
         self.forget_ranking(user_id)
         result = self.session.execute(
             delete(Rating).where(Rating.user_id == user_id, Rating.anime_id == anime_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # ----- feedback ----------------------------------------------------------------------
+    def set_feedback(self, user_id: int, anime_id: int, kind: str, request_id: str | None) -> bool:
+        """Store a "clicked" or "not interested" (a repeat updates its time); True when new.
+        A dismissal changes what the user may be shown: their precomputed ranking goes."""
+        if kind == "not_interested":
+            self.forget_ranking(user_id)
+        existing = self.session.get(Feedback, (user_id, anime_id, kind))
+        if existing is None:
+            self.session.add(
+                Feedback(
+                    user_id=user_id,
+                    anime_id=anime_id,
+                    kind=kind,
+                    request_id=request_id,
+                    created_at=utc_now(),
+                )
+            )
+            self.session.flush()
+            return True
+        existing.created_at = utc_now()
+        existing.request_id = request_id
+        self.session.flush()
+        return False
+
+    def delete_feedback(self, user_id: int, anime_id: int, kind: str) -> bool:
+        """Take back a feedback; True when there was one."""
+        result = self.session.execute(
+            delete(Feedback).where(
+                Feedback.user_id == user_id, Feedback.anime_id == anime_id, Feedback.kind == kind
+            )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -1,0 +1,174 @@
+"""Impressions are written off the request path: a request puts what it showed on a bounded
+queue and returns; one writer thread per process inserts them in batches.
+
+A full queue drops the impression (counted), never blocks the request. Every impression has
+its own id, and a batch is inserted with "on conflict do nothing", so a batch retried after
+an uncertain commit is still written exactly once.
+"""
+
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from otaku.storage.database import Database
+from otaku.storage.models import Impression, utc_now
+
+log = logging.getLogger(__name__)
+
+WRITE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One page as shown to someone."""
+
+    user_id: int | None
+    experiment: str | None
+    arm: str | None
+    strategy: str
+    model_version: str
+    first_rank: int
+    anime_ids: list[int]
+    latency_ms: float
+    request_id: str | None = None
+    shown_at: datetime = field(default_factory=utc_now)
+    impression_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class ImpressionCounts:
+    """What happened to the impressions recorded in this process."""
+
+    queued: int = 0
+    written: int = 0
+    dropped: int = 0  # the queue was full
+    failed: int = 0  # the database refused them after every attempt
+
+
+def insert_impressions(database: Database, rows: list[dict[str, Any]]) -> None:
+    """Insert impression rows in one transaction; rows already there are skipped."""
+    dialect = postgresql if database.engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Impression).on_conflict_do_nothing(
+        index_elements=[Impression.impression_id]
+    )
+    with database.transaction() as session:
+        session.execute(statement, rows)
+
+
+class ImpressionLog:
+    """A bounded queue of impressions and the thread that writes them in batches.
+
+    The thread starts with the first impression in each process (a server forks its workers
+    after building this object, and threads do not survive a fork)."""
+
+    def __init__(
+        self,
+        database: Database | None,
+        capacity: int = 10_000,
+        batch_size: int = 500,
+        on_outcome: Callable[[str, int], None] | None = None,
+    ) -> None:
+        if capacity < 1 or batch_size < 1:
+            raise ValueError(f"need capacity, batch_size >= 1, got {capacity}, {batch_size}")
+        self.database = database
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self.counts = ImpressionCounts()
+        self._on_outcome = on_outcome or (lambda outcome, n: None)
+        self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._pid = -1
+        self._queue: queue.Queue[Shown | None] = queue.Queue(capacity)
+        self._thread: threading.Thread | None = None
+
+    def _ensure_writer(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this process
+                self._queue = queue.Queue(self.capacity)
+                self.counts = ImpressionCounts()
+                self._thread = threading.Thread(
+                    target=self._write_forever, name="impressions", daemon=True
+                )
+                self._thread.start()
+                self._pid = os.getpid()
+
+    def record(self, shown: Shown) -> bool:
+        """Queue one impression; False (and counted as dropped) when the queue is full or
+        there is no database. Never blocks."""
+        if self.database is None:
+            return False
+        self._ensure_writer()
+        try:
+            self._queue.put_nowait(shown)
+        except queue.Full:
+            self._count("dropped", 1)
+            return False
+        self._count("queued", 1)
+        return True
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued impression is written (or given up); False on timeout."""
+        if self._pid != os.getpid():
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._pid != os.getpid() or self._thread is None:
+            return
+        self.flush(timeout)
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._pid = -1
+
+    def _count(self, outcome: str, n: int) -> None:
+        with self._count_lock:
+            setattr(self.counts, outcome, getattr(self.counts, outcome) + n)
+        self._on_outcome(outcome, n)
+
+    def _write_forever(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while first is not None and len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            shown = [item for item in batch if item is not None]
+            if shown:
+                self._write(shown)
+            for _ in batch:
+                self._queue.task_done()
+            if len(shown) < len(batch):
+                return  # close() asked the writer to stop
+
+    def _write(self, batch: list[Shown]) -> None:
+        assert self.database is not None
+        rows = [asdict(item) for item in batch]
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                insert_impressions(self.database, rows)
+                self._count("written", len(rows))
+                return
+            except SQLAlchemyError as error:
+                log.warning("impressions not written (attempt %d): %s", attempt, error)
+                time.sleep(0.1 * attempt)
+        self._count("failed", len(rows))
