@@ -221,7 +221,7 @@ def test_the_report_matches_hand_computed_figures(database: Database) -> None:
     for user_id in (1, 2, 3):
         log.record(_shown(user_id, list(range(1, 11)), "a", shown_at=shown_at))
     for user_id in (4, 5, 6):
-        log.record(_shown(user_id, list(range(11, 21)) + [1, 2], "b", shown_at=shown_at))
+        log.record(_shown(user_id, [*range(11, 21), 1, 2], "b", shown_at=shown_at))
     assert log.flush()
     later, before, too_late = now - timedelta(days=2), now - timedelta(days=4), now
     ratings = [

@@ -63,12 +63,21 @@ def test_the_arm_carries_its_strategy() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"name": "x", "arms": [{"name": "a", "strategy": "seed", "share": 0.5},'
-         ' {"name": "b", "strategy": "seed", "share": 0.4}]}', "add up to 1"),
-        ('{"name": "x", "arms": [{"name": "a", "strategy": "seed", "share": 0.5},'
-         ' {"name": "a", "strategy": "seed", "share": 0.5}]}', "distinct"),
-        ('{"name": "x", "arms": [{"name": "a", "strategy": "nope", "share": 0.5},'
-         ' {"name": "b", "strategy": "seed", "share": 0.5}]}', "arms.0.strategy"),
+        (
+            '{"name": "x", "arms": [{"name": "a", "strategy": "seed", "share": 0.5},'
+            ' {"name": "b", "strategy": "seed", "share": 0.4}]}',
+            "add up to 1",
+        ),
+        (
+            '{"name": "x", "arms": [{"name": "a", "strategy": "seed", "share": 0.5},'
+            ' {"name": "a", "strategy": "seed", "share": 0.5}]}',
+            "distinct",
+        ),
+        (
+            '{"name": "x", "arms": [{"name": "a", "strategy": "nope", "share": 0.5},'
+            ' {"name": "b", "strategy": "seed", "share": 0.5}]}',
+            "arms.0.strategy",
+        ),
         ('{"name": "x", "arms": [{"name": "a", "strategy": "seed", "share": 1}]}', "arms"),
         ("{not json", "not JSON"),
     ],
