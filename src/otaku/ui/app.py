@@ -100,6 +100,7 @@ def user_page(
     strategy: Annotated[str, Query()] = "default",
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     saved: Annotated[int | None, Query()] = None,
+    dismissed: Annotated[int | None, Query()] = None,
 ) -> HTMLResponse:
     """A known user: ratings, genre profile chart, recommendations to rate."""
     strategies = _strategies(api)
@@ -123,6 +124,7 @@ def user_page(
         k=k,
         page_sizes=PAGE_SIZES,
         saved=names.get(saved) if saved is not None else None,
+        dismissed=dismissed,
     )
 
 
@@ -143,6 +145,21 @@ def rate(
             request, "user_missing.html", status=error.status, user_id=user_id, error=message
         )
     return RedirectResponse(f"/users/{user_id}?saved={anime_id}", status_code=303)
+
+
+@router.post("/users/{user_id}/not-interested", response_class=HTMLResponse, response_model=None)
+def not_interested(
+    request: Request, api: Api, user_id: int, anime_id: Annotated[int, Form()]
+) -> HTMLResponse | RedirectResponse:
+    """Mark an anime "not interested" through the API, then show the updated page."""
+    try:
+        api.not_interested(user_id, anime_id)
+    except ApiError as error:
+        message = f"That was not saved: {error}"
+        return _page(
+            request, "user_missing.html", status=error.status, user_id=user_id, error=message
+        )
+    return RedirectResponse(f"/users/{user_id}?dismissed={anime_id}", status_code=303)
 
 
 @router.get("/new", response_class=HTMLResponse)

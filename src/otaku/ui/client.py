@@ -124,6 +124,11 @@ class ApiClient:
             self._call("PUT", f"/v1/users/{user_id}/ratings/{anime_id}", json={"rating": rating})
         )
 
+    def not_interested(self, user_id: int, anime_id: int) -> dict[str, Any]:
+        """Never recommend this anime to this user again."""
+        body = {"anime_id": anime_id, "kind": "not_interested"}
+        return dict(self._call("POST", f"/v1/users/{user_id}/feedback", json=body))
+
 
 def _query(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value not in (None, "", [])}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from otaku.config import Settings
 from otaku.data.dataset import Dataset
@@ -21,6 +22,7 @@ from otaku.pipeline.engine import Engine
 from otaku.service.app import create_app
 from otaku.service.model import ServedModel
 from otaku.storage.database import Database, create_db_engine, migrate
+from otaku.storage.models import Feedback
 from otaku.storage.repository import Repository
 from otaku.ui.app import create_ui
 from tests.integration.conftest import BackgroundServer, free_port
@@ -138,7 +140,7 @@ def test_rating_from_the_ui_is_stored_and_changes_the_page(
     page.goto(f"{site.ui}/users/{user_id}")
     first = page.locator("table.results tbody tr").first
     name = first.locator("a.name").inner_text().strip()
-    anime_id = int(first.locator("input[name=anime_id]").get_attribute("value"))
+    anime_id = int(first.locator("form.rate input[name=anime_id]").get_attribute("value"))
     first.locator("select[name=rating]").select_option("10")
     first.get_by_role("button", name="Rate").click()
     page.wait_for_url(f"**/users/{user_id}?saved={anime_id}")
@@ -149,6 +151,34 @@ def test_rating_from_the_ui_is_stored_and_changes_the_page(
         ratings = dict(Repository(session).user_ratings(user_id))
     assert ratings.get(anime_id) == 10
     _shot(page, "rated")
+
+
+def test_not_interested_from_the_ui_removes_the_anime_for_good(
+    site: Site, page: Any, engine: Engine
+) -> None:
+    user_id = int(engine.known_user_ids[2])
+    page.goto(f"{site.ui}/users/{user_id}")
+    first = page.locator("table.results tbody tr").first
+    name = first.locator("a.name").inner_text().strip()
+    anime_id = int(first.locator("form.dismiss input[name=anime_id]").get_attribute("value"))
+    first.get_by_role("button", name="Not interested").click()
+    page.wait_for_url(f"**/users/{user_id}?dismissed={anime_id}")
+    assert "will not be recommended to you again" in page.get_by_role("status").inner_text()
+    assert name not in _result_names(page)
+    page.goto(f"{site.ui}/users/{user_id}?strategy=seed&k=50")
+    assert name not in _result_names(page)
+    with site.database.reading() as session:
+        kinds = (
+            session.execute(
+                select(Feedback.kind).where(
+                    Feedback.user_id == user_id, Feedback.anime_id == anime_id
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert kinds == ["not_interested"]
+    _shot(page, "not-interested")
 
 
 def test_new_user_with_genres_and_a_misspelt_title_gets_recommendations(
