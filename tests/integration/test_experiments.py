@@ -263,8 +263,9 @@ def test_a_short_closed_loop_produces_a_report(
     start_experiment(database, spec)
     users = UserDirectory(database)
     online = OnlineExperiments(database, _settings(database, tmp_path), None)
+    served = ServedModel(engine, "test", None, time.time())
     days = [
-        simulate_day(day, engine, users, online, seed=3, arrivals=(5, 5), dismiss_share=0.5)
+        simulate_day(day, served, users, online, seed=3, arrivals=(5, 5), dismiss_share=0.5)
         for day in range(3)
     ]
     online.impressions.close()

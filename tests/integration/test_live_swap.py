@@ -90,3 +90,47 @@ def test_reload_needs_the_admin_key(two_versions: Settings) -> None:
     open_settings = Settings(home=two_versions.home, warm_users=0, reload_poll_seconds=0)
     with BackgroundServer(create_app(open_settings)) as server:
         assert httpx.post(f"{server.url}/admin/reload", headers=KEY, timeout=30).status_code == 403
+
+
+def test_an_experiment_arm_can_serve_another_registered_version(two_versions: Settings) -> None:
+    from otaku.experiments.definition import ExperimentSpec, assign
+    from otaku.storage.registry import champion_version, load_registered
+
+    champion = champion_version(two_versions)
+    other = "1" if champion == "2" else "2"
+    bundles = {v: load_registered(two_versions, v) for v in ("1", "2")}
+    versions = {v: bundle.version for v, bundle in bundles.items()}
+    known = bundles[str(champion)].models.components.state.users.external_ids[:60]
+    arms = [
+        {"name": "champion", "strategy": "default", "share": 0.5},
+        {"name": "other", "strategy": "default", "share": 0.5, "model_version": other},
+    ]
+    settings = two_versions.model_copy(update={"experiment_poll_seconds": 0})
+    with BackgroundServer(create_app(settings)) as server:
+        wait = time.monotonic() + 60
+        while httpx.get(f"{server.url}/readyz", timeout=30).status_code != 200:
+            assert time.monotonic() < wait
+            time.sleep(0.2)
+        missing = {"arms": [arms[0], {**arms[1], "model_version": "99"}]}
+        refused = httpx.put(
+            f"{server.url}/admin/experiments/v", json=missing, headers=KEY, timeout=30
+        )
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == ["body", "arms", "1", "model_version"]
+        started = httpx.put(
+            f"{server.url}/admin/experiments/v", json={"arms": arms}, headers=KEY, timeout=30
+        )
+        assert started.status_code == 201, started.text
+        spec = ExperimentSpec.model_validate({"name": "v", "arms": arms})
+        model = httpx.get(f"{server.url}/v1/model", timeout=30).json()
+        seen = set()
+        for user_id in (int(u) for u in known):
+            page = httpx.get(f"{server.url}/v1/users/{user_id}/recommendations", timeout=60)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            arm = assign(spec, user_id).arm
+            expected = versions[other] if arm == "other" else versions[str(champion)]
+            assert (body["arm"], body["model_version"]) == (arm, expected)
+            seen.add(arm)
+        assert seen == {"champion", "other"}
+        assert model["registry_version"] == champion

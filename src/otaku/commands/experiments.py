@@ -26,18 +26,28 @@ def start(
     name: Annotated[str, typer.Argument(help="The experiment's name.")],
     arm: Annotated[
         list[str],
-        typer.Option(help="An arm as name=strategy:share (at least two; shares add up to 1)."),
+        typer.Option(
+            help="An arm as name=strategy:share[@model version] (at least two; shares add "
+            "up to 1), e.g. control=default:0.5 new=default:0.5@7."
+        ),
     ],
     description: Annotated[str | None, typer.Option(help="What it tests.")] = None,
 ) -> None:
     """Start an experiment now (one runs at a time); servers follow within seconds."""
     from otaku.experiments.definition import ExperimentSpec, parse_arm
-    from otaku.experiments.store import ExperimentConflictError, start_experiment
+    from otaku.experiments.store import (
+        ExperimentConflictError,
+        check_model_versions,
+        start_experiment,
+    )
+    from otaku.storage.registry import version_exists
 
+    settings = get_settings()
     try:
         spec = ExperimentSpec(
             name=name, arms=tuple(parse_arm(text) for text in arm), description=description
         )
+        check_model_versions(spec, lambda version: version_exists(settings, version))
         start_experiment(_database(), spec)
     except (ValueError, ExperimentConflictError) as error:
         fail(error)

@@ -98,7 +98,7 @@ def _closed_loop(
     from otaku.service.users import UserDirectory
 
     try:
-        engine = load_served_model(settings).engine
+        served = load_served_model(settings)
     except ModelNotReadyError as error:
         fail(RuntimeError(f"the closed loop needs a served model ({error}); or use --no-loop"))
         return
@@ -110,7 +110,7 @@ def _closed_loop(
             with recorded_run(database, "simulate-users") as run:
                 outcome = simulate_day(
                     start + day,
-                    engine,
+                    served,
                     users,
                     online,
                     settings.seed,

@@ -28,7 +28,8 @@ Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
 class Arm(BaseModel):
-    """One arm: the strategy its users are served and its share of the traffic."""
+    """One arm: the strategy (and optionally the registered model version) its users are
+    served, and its share of the traffic."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,6 +38,11 @@ class Arm(BaseModel):
         description="The strategy this arm's users are served."
     )
     share: float = Field(gt=0.0, le=1.0, description="Share of the experiment's users (0..1].")
+    model_version: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,9}$",
+        description="A registered model version this arm is served (default: the champion).",
+    )
 
 
 class ExperimentSpec(BaseModel):
@@ -66,6 +72,7 @@ class Assignment:
     experiment: str
     arm: str
     strategy: str
+    model_version: str | None = None  # a registered version; None: the champion
 
 
 def hash_point(experiment: str, user_id: int) -> float:
@@ -82,9 +89,9 @@ def assign(spec: ExperimentSpec, user_id: int) -> Assignment:
     for arm in spec.arms:
         upper += arm.share
         if point < upper:
-            return Assignment(spec.name, arm.name, arm.strategy)
+            return Assignment(spec.name, arm.name, arm.strategy, arm.model_version)
     last = spec.arms[-1]  # shares add up to 1 within rounding: the top sliver is the last arm's
-    return Assignment(spec.name, last.name, last.strategy)
+    return Assignment(spec.name, last.name, last.strategy, last.model_version)
 
 
 def parse_spec(text: str, where: str) -> ExperimentSpec:
@@ -102,12 +109,16 @@ def parse_spec(text: str, where: str) -> ExperimentSpec:
 
 
 def parse_arm(text: str) -> Arm:
-    """An arm from ``name=strategy:share`` (the CLI's form), e.g. ``control=seed:0.5``."""
+    """An arm from ``name=strategy:share[@version]`` (the CLI's form), e.g.
+    ``control=seed:0.5`` or ``new=default:0.5@7`` (registered model version 7)."""
     name, _, rest = text.partition("=")
     strategy, _, share = rest.partition(":")
+    share, _, version = share.partition("@")
     if not (name and strategy and share):
-        raise ValueError(f"arm {text!r}: expected name=strategy:share, e.g. control=seed:0.5")
+        raise ValueError(
+            f"arm {text!r}: expected name=strategy:share[@version], e.g. control=seed:0.5"
+        )
     try:
-        return Arm(name=name, strategy=strategy, share=float(share))
+        return Arm(name=name, strategy=strategy, share=float(share), model_version=version or None)
     except (ValidationError, ValueError) as error:
         raise ValueError(f"arm {text!r}: {error}") from None

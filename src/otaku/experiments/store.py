@@ -8,6 +8,7 @@ both succeed. A stopped experiment keeps its name (its impressions refer to it).
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +51,15 @@ def _stored(row: ExperimentRecord) -> StoredExperiment:
         description=row.description,
     )
     return StoredExperiment(spec, row.started_at, row.stopped_at)
+
+
+def check_model_versions(spec: ExperimentSpec, exists: Callable[[str], bool]) -> None:
+    """Raise ValueError naming the first arm whose model version is not registered."""
+    for index, arm in enumerate(spec.arms):
+        if arm.model_version is not None and not exists(arm.model_version):
+            raise ValueError(
+                f"arms.{index}.model_version: no registered model version {arm.model_version}"
+            )
 
 
 def start_experiment(database: Database, spec: ExperimentSpec) -> StoredExperiment:

@@ -5,7 +5,7 @@ model never saw."""
 import numpy as np
 
 from otaku.jobs.simulate import DayOutcome, forget_truth, simulate_arrivals, truth_of
-from otaku.pipeline.engine import Engine
+from otaku.service.model import ServedModel
 from otaku.service.online import NO_ARM, OnlineExperiments, recommend_known_user
 from otaku.service.users import NOT_INTERESTED, UserDirectory
 from otaku.storage.database import Database
@@ -13,7 +13,7 @@ from otaku.storage.database import Database
 
 def simulate_day(
     day: int,
-    engine: Engine,
+    served: ServedModel,
     users: UserDirectory,
     online: OnlineExperiments,
     seed: int,
@@ -32,11 +32,12 @@ def simulate_day(
     rng = np.random.default_rng([seed, day])
     outcome = DayOutcome(day, len(arrived.user_ids), 0, 0, 0)
     for user_id, truth in sorted(truth_of(database).items()):
-        served = recommend_known_user(engine, users, online, user_id, k)
-        arm = served.assignment.arm if served.assignment else NO_ARM
+        answer = recommend_known_user(served, users, online, user_id, k)
+        engine = answer.engine
+        arm = answer.assignment.arm if answer.assignment else NO_ARM
         outcome.arms[arm] = outcome.arms.get(arm, 0) + 1
         outcome.asked += 1
-        shown = [item.anime.anime_id for item in served.page.items]
+        shown = [item.anime.anime_id for item in answer.page.items]
         watched = [anime_id for anime_id in shown if anime_id in truth]
         for anime_id in watched:
             users.rate(engine, user_id, anime_id, truth[anime_id])

@@ -11,16 +11,25 @@ from otaku.columns import ID_MAX, ID_MIN
 from otaku.experiments.definition import Arm, ExperimentSpec
 from otaku.experiments.store import (
     StoredExperiment,
+    check_model_versions,
     list_experiments,
     start_experiment,
     stop_experiment,
 )
 from otaku.pipeline.filters import InvalidInputError
-from otaku.service.deps import AdminKey, OnlineDep, ServedDep, UsersDep, WriteAccess
+from otaku.service.deps import (
+    AdminKey,
+    OnlineDep,
+    ServedDep,
+    SettingsDep,
+    UsersDep,
+    WriteAccess,
+)
 from otaku.service.logs import request_id_var
 from otaku.service.schemas import Problem, StrictBody, StrictId
 from otaku.service.users import DatabaseUnavailableError, UserDirectory
 from otaku.storage.database import Database
+from otaku.storage.registry import version_exists
 
 experiments_router = APIRouter(prefix="/v1", tags=["experiments"])
 admin_experiments_router = APIRouter(prefix="/admin", tags=["operations"])
@@ -157,7 +166,12 @@ def withdraw_feedback(
     summary="Start an experiment",
 )
 def start(
-    name: ExperimentName, body: ExperimentIn, users: UsersDep, online: OnlineDep, _: AdminKey
+    name: ExperimentName,
+    body: ExperimentIn,
+    users: UsersDep,
+    online: OnlineDep,
+    settings: SettingsDep,
+    _: AdminKey,
 ) -> ExperimentOut:
     """Start an experiment now (one runs at a time; every server follows within
     OTAKU_EXPERIMENT_POLL_SECONDS). Needs OTAKU_API_KEY, sent as X-API-Key."""
@@ -165,6 +179,11 @@ def start(
         spec = ExperimentSpec(name=name, arms=tuple(body.arms), description=body.description)
     except ValidationError as error:  # the arms together (names distinct, shares add up to 1)
         raise InvalidInputError("body.arms", error.errors()[0]["msg"]) from None
+    try:
+        check_model_versions(spec, lambda version: version_exists(settings, version))
+    except ValueError as error:
+        field, _, message = str(error).partition(": ")
+        raise InvalidInputError(f"body.{field}", message) from None
     stored = start_experiment(_database(users), spec)
     online.running.refresh()
     return ExperimentOut.of(stored)

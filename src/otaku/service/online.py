@@ -4,6 +4,7 @@ serve known users through :func:`recommend_known_user`, so the simulated experim
 the served code path."""
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from otaku.pipeline.pages import DEFAULT_K, Page
 from otaku.pipeline.precomputed import answers_from_precomputed
 from otaku.service.logs import request_id_var
 from otaku.service.metrics import ArmGauges, ServiceMetrics
+from otaku.service.model import ServedModel
 from otaku.service.users import CurrentProfile, UserDirectory
 from otaku.storage.database import Database
 
@@ -38,8 +40,11 @@ class OnlineExperiments:
     def __init__(
         self, database: Database | None, settings: Settings, metrics: ServiceMetrics | None
     ) -> None:
+        self.settings = settings
         self.running = RunningExperiment(database, settings.experiment_poll_seconds)
         self.metrics = metrics
+        self._arm_models: dict[str, Engine] = {}
+        self._arm_models_lock = threading.Lock()
         self.impressions = ImpressionLog(
             database if settings.impressions else None,
             capacity=settings.impression_queue,
@@ -53,6 +58,26 @@ class OnlineExperiments:
             return None
         spec = self.running.current()
         return None if spec is None else assign(spec, user_id)
+
+    def engine_for(
+        self, assignment: Assignment | None, champion: Engine, champion_version: str | None
+    ) -> Engine:
+        """The engine an arm is served: the champion, or the registered version it names
+        (loaded from the registry the first time this process needs it; that request waits
+        for the load, the next ones find it ready)."""
+        wanted = assignment.model_version if assignment else None
+        if wanted is None or wanted == champion_version:
+            return champion
+        loaded = self._arm_models.get(wanted)
+        if loaded is not None:
+            return loaded
+        with self._arm_models_lock:
+            if wanted not in self._arm_models:
+                from otaku.service.model import load_served_model
+
+                log.info("loading model version %s for arm %s", wanted, assignment)
+                self._arm_models[wanted] = load_served_model(self.settings, wanted).engine
+            return self._arm_models[wanted]
 
     def shown(
         self,
@@ -90,10 +115,11 @@ class ServedPage:
     page: Page
     current: CurrentProfile
     assignment: Assignment | None
+    engine: Engine  # the model that answered (an arm may name another than the champion)
 
 
 def recommend_known_user(
-    engine: Engine,
+    champion: ServedModel,
     users: UserDirectory,
     online: OnlineExperiments,
     user_id: int,
@@ -102,17 +128,19 @@ def recommend_known_user(
     item_filter: ItemFilter | None = None,
     asked_strategy: str | None = None,
 ) -> ServedPage:
-    """A known user's page: the experiment's arm picks the strategy unless the caller chose
-    one; the page is recorded as an impression."""
+    """A known user's page: the experiment's arm picks the strategy (and the model, when it
+    names a version) unless the caller chose a strategy; the page is recorded as an
+    impression."""
     started = time.perf_counter()
     chosen_filter = item_filter or ItemFilter()
     assignment = online.assignment(user_id, asked_strategy)
+    engine = online.engine_for(assignment, champion.engine, champion.registry_version)
     strategy = assignment.strategy if assignment else (asked_strategy or DEFAULT_STRATEGY)
     stored_page = answers_from_precomputed(strategy, chosen_filter, offset + k)
     current = users.current(engine, user_id, precomputed_page=stored_page)
     page = engine.recommend_for_profile(current.profile, k, offset, chosen_filter, strategy)
     online.shown(page, user_id, assignment, engine.version, started)
-    return ServedPage(page, current, assignment)
+    return ServedPage(page, current, assignment, engine)
 
 
 def configured_experiment(settings: Settings) -> ExperimentSpec | None:

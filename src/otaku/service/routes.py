@@ -117,7 +117,7 @@ def user_recommendations(
     /v1/recommendations. Inside a running experiment the user's arm picks the strategy unless
     the request names one."""
     served_page = recommend_known_user(
-        served.engine,
+        served,
         users,
         online,
         user_id,
@@ -132,7 +132,7 @@ def user_recommendations(
         RecommendationPage.of(
             page,
             query.k,
-            served.engine.version,
+            served_page.engine.version,
             served_page.current.degraded,
             served_page.assignment,
         )

@@ -130,6 +130,17 @@ def champion_version(settings: Settings) -> str | None:
         return None
 
 
+def version_exists(settings: Settings, version: str) -> bool:
+    """Whether the registered model has this version."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _client(settings).get_model_version(settings.registered_model, version)
+        return True
+    except MlflowException:
+        return False
+
+
 def load_registered(settings: Settings, version_or_alias: str = CHAMPION) -> Bundle:
     """Download a registered bundle (a version number or an alias) and load it."""
     import mlflow

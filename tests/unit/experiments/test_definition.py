@@ -94,3 +94,12 @@ def test_arms_from_the_command_line() -> None:
         parse_arm("control")
     with pytest.raises(ValueError, match="control=unknown"):
         parse_arm("control=unknown:0.5")
+
+
+def test_an_arm_may_name_a_registered_model_version() -> None:
+    arm = parse_arm("new=default:0.5@7")
+    assert (arm.strategy, arm.share, arm.model_version) == ("default", 0.5, "7")
+    spec = ExperimentSpec(name="v", arms=(arm, Arm(name="old", strategy="default", share=0.5)))
+    assert {assign(spec, u).model_version for u in range(100)} == {"7", None}
+    with pytest.raises(ValueError, match="model_version"):
+        Arm(name="x", strategy="default", share=1, model_version="latest")
