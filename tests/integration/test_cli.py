@@ -35,6 +35,12 @@ runner = CliRunner()
         ["scheduler"],
         ["strategies"],
         ["presets"],
+        ["experiment"],
+        ["experiment", "start"],
+        ["experiment", "stop"],
+        ["experiment", "list"],
+        ["experiment", "report"],
+        ["experiment", "prune"],
     ],
 )
 def test_help_on_every_command(command: list[str]) -> None:

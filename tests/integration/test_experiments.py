@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
+from typer.testing import CliRunner
 
-from otaku.config import Settings
+from otaku.cli import app
+from otaku.config import Settings, get_settings
 from otaku.data.dataset import Dataset
 from otaku.experiments.definition import Arm, ExperimentSpec, assign
 from otaku.experiments.impressions import ImpressionLog, Shown
@@ -256,7 +258,11 @@ def test_the_report_matches_hand_computed_figures(database: Database) -> None:
 
 
 def test_a_short_closed_loop_produces_a_report(
-    database: Database, small_dataset: Dataset, engine: Engine, tmp_path: Path
+    database: Database,
+    small_dataset: Dataset,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     load_dataset(database, small_dataset, pool_share=0.3, seed=1)
     spec = ExperimentSpec.model_validate({"name": "loop", **AB})
@@ -279,3 +285,46 @@ def test_a_short_closed_loop_produces_a_report(
     with database.reading() as session:
         dismissals = session.scalar(select(func.count()).select_from(Feedback))
     assert dismissals == sum(d.dismissed for d in days)
+
+    monkeypatch.setenv("OTAKU_DATABASE_URL", database.engine.url.render_as_string(False))
+    monkeypatch.setenv("OTAKU_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        printed = CliRunner().invoke(app, ["experiment", "report", "loop"], env={"COLUMNS": "250"})
+        listed = CliRunner().invoke(app, ["experiment", "list"], env={"COLUMNS": "250"})
+        missing = CliRunner().invoke(app, ["experiment", "report", "nope"])
+    finally:
+        get_settings.cache_clear()
+    assert printed.exit_code == 0, printed.output
+    for arm in report.arms:
+        assert f"│ {arm.arm} " in printed.output and f"│ {arm.users} " in printed.output
+    assert "reference vs control: hit rate p =" in printed.output
+    assert "users per arm for 80% power at 5%" in printed.output
+    assert listed.exit_code == 0 and "loop" in listed.output and "running" in listed.output
+    assert missing.exit_code != 0 and "no experiment named 'nope'" in missing.output
+
+
+def test_retention_prunes_old_impressions_and_clicks_but_keeps_dismissals(
+    database: Database,
+) -> None:
+    from otaku.experiments.retention import prune_old
+
+    now = utc_now()
+    with database.transaction() as session:
+        session.add_all(Anime(anime_id=a, name=f"a{a}", genres=[], numbers={}) for a in (1, 2, 3))
+        session.add(User(user_id=1, origin="api"))
+        session.flush()
+        old = now - timedelta(days=400)
+        session.add(Feedback(user_id=1, anime_id=1, kind="clicked", created_at=old))
+        session.add(Feedback(user_id=1, anime_id=2, kind="not_interested", created_at=old))
+        session.add(Feedback(user_id=1, anime_id=3, kind="clicked", created_at=now))
+    log = ImpressionLog(database)
+    log.record(_shown(1, [1], shown_at=now - timedelta(days=100)))
+    log.record(_shown(1, [2], shown_at=now - timedelta(days=10)))
+    assert log.flush()
+    pruned = prune_old(database, impression_days=90, click_days=365)
+    assert (pruned.impressions, pruned.clicks) == (1, 1)
+    with database.reading() as session:
+        kept = sorted(tuple(r) for r in session.execute(select(Feedback.anime_id, Feedback.kind)))
+    assert kept == [(2, "not_interested"), (3, "clicked")]
+    assert [i.anime_ids for i in _impressions(database)] == [[2]]
