@@ -33,7 +33,7 @@ def test_train_register_and_load_back(
     assert np.any(outcome.bundle.models.components.text_embeddings)
     # the fixed hold-out is left out of training (retrain compares champions on it)
     held = meta["holdout"]["held_out_ratings"]
-    assert held > 0 and meta["holdout"]["rule"] == "user-and-pair-hash/1"
+    assert held > 0 and meta["holdout"]["rule"] == "user-and-pair-hash/2"
     trained = outcome.bundle.models.components.ratings.nnz
     assert trained == meta["counts"]["ratings"] - held
     # what the budgets chose is on record (no budget in this config: every user)

@@ -21,7 +21,11 @@ from otaku.columns import Columns
 from otaku.data.dataset import Dataset
 from otaku.jobs.load import in_pool
 
-RULE = "user-and-pair-hash/1"
+RULE = "user-and-pair-hash/2"
+# The test users' hash is salted apart from the future-user pool's (`in_pool` with the bare
+# seed): rule 1 used the same hash, so every test user was pooled first and a pool share of
+# 0.2 or more left nothing to hold out.
+TEST_USER_SALT = 0x7E57
 TEST_USER_SHARE = 0.2
 HELD_OUT_SHARE = 0.2
 MIN_TEST_RATINGS = 5  # users compared on their held-out ratings have at least this many
@@ -39,7 +43,8 @@ def held_out_mask(ratings: pd.DataFrame, seed: int) -> np.ndarray:
     """Which rating rows are held out (the same rows for the same ids and seed, always)."""
     users = ratings[Columns.user_id].to_numpy(np.int64)
     pair = users * 1_000_003 + ratings[Columns.anime_id].to_numpy(np.int64)
-    return in_pool(users, TEST_USER_SHARE, seed) & in_pool(pair, HELD_OUT_SHARE, seed + 1)
+    test_users = in_pool(users, TEST_USER_SHARE, seed + TEST_USER_SALT)
+    return test_users & in_pool(pair, HELD_OUT_SHARE, seed + 1)
 
 
 def fixed_split(data: Dataset, seed: int) -> tuple[np.ndarray, HeldOut]:

@@ -57,7 +57,7 @@ def test_the_record_names_the_rule_and_hashes_the_set() -> None:
     ("metadata", "says"),
     [
         ({}, "records no hold-out"),
-        ({"holdout": {"rule": "user-and-pair-hash/1", "seed": 7}}, "seed=7 (now 42)"),
+        ({"holdout": {"rule": "user-and-pair-hash/2", "seed": 7}}, "seed=7 (now 42)"),
         ({"holdout": {"rule": "older", "seed": 42}}, "rule='older'"),
     ],
 )
@@ -69,3 +69,15 @@ def test_models_trained_under_another_rule_saw_the_hold_out(
         metadata = {"holdout": {**record, **metadata["holdout"]}}  # type: ignore[dict-item]
     reason = unfair_because(metadata, 42)
     assert reason is not None and says in reason
+
+
+def test_test_users_do_not_depend_on_the_future_user_pool() -> None:
+    from otaku.jobs.load import in_pool
+
+    users = np.arange(1, 20_001, dtype=np.int64)
+    ratings = pd.DataFrame({Columns.user_id: users, Columns.anime_id: np.ones_like(users)})
+    held_users = set(users[held_out_mask(ratings, 42)].tolist())
+    live = users[~in_pool(users, 0.3, 42)]  # what stays after a 30% pool is held back
+    kept = held_users & set(live.tolist())
+    # about 70% of the test users stay live (rule 1 kept none with a pool share >= 0.2)
+    assert len(kept) / len(held_users) == pytest.approx(0.7, abs=0.05)
