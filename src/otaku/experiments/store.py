@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from otaku.experiments.definition import Arm, ExperimentSpec
 from otaku.storage.database import Database
@@ -153,7 +153,7 @@ class RunningExperiment:
             if time.monotonic() - self._read_at > self._max_age:
                 try:
                     self._spec = running_experiment(self._database)
-                except OperationalError as error:
+                except SQLAlchemyError as error:  # down, or not migrated yet
                     log.warning("running experiment not readable, keeping the last: %s", error)
                 self._read_at = time.monotonic()
         return self._spec
