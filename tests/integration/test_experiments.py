@@ -251,6 +251,7 @@ def test_the_report_matches_hand_computed_figures(database: Database) -> None:
     assert a.mean_rating.value == 7.0 and b.mean_rating.value == 7.0
     assert a.coverage == b.coverage == 0.5  # 10 of the 20 anime each
     assert a.dismiss_rate.value == pytest.approx(1 / 30)
+    assert report.sample_ratio.p_value == pytest.approx(1.0)  # 3 and 3 users for 50/50
     (comparison,) = report.comparisons
     assert comparison.arm == "b" and not comparison.enough_users
     # z for 2/3 vs 1/3 with n = 3 each: pooled .5, se = sqrt(.25 * 2/3) = 0.408248
@@ -299,6 +300,7 @@ def test_a_short_closed_loop_produces_a_report(
     for arm in report.arms:
         assert f"│ {arm.arm} " in printed.output and f"│ {arm.users} " in printed.output
     assert "reference vs control: hit rate p =" in printed.output
+    assert "users per arm against the shares: chi-square p =" in printed.output
     assert "users per arm for 80% power at 5%" in printed.output
     assert listed.exit_code == 0 and "loop" in listed.output and "running" in listed.output
     assert missing.exit_code != 0 and "no experiment named 'nope'" in missing.output

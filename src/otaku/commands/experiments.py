@@ -135,6 +135,11 @@ def report(
             f"{arm.latency_p50_ms:.1f} / {arm.latency_p99_ms:.1f}",
         )
     console.print(table)
+    ratio = result.sample_ratio
+    verdict = "a mismatch: do not trust the arms" if ratio.p_value < 0.001 else "as expected"
+    console.print(
+        f"users per arm against the shares: chi-square p = {ratio.p_value:.4g} ({verdict})"
+    )
     for comparison in result.comparisons:
         hit, rating = comparison.hit_rate_test, comparison.mean_rating_test
         enough = "enough users to decide" if comparison.enough_users else "NOT enough users"

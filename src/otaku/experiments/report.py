@@ -26,6 +26,7 @@ from otaku.experiments.stats import (
     Interval,
     TestResult,
     mean_interval,
+    sample_ratio_test,
     two_proportion_test,
     users_needed,
     welch_test,
@@ -79,6 +80,7 @@ class ExperimentReport:
     catalog_size: int
     arms: list[ArmReport]
     comparisons: list[ArmComparison]
+    sample_ratio: TestResult  # users per arm against the shares (a small p: do not trust)
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -222,4 +224,7 @@ def experiment_report(
         arm.name: rated[rated["arm"] == arm.name]["value"].to_numpy(np.float64) for arm in spec.arms
     }
     comparisons = [_compare(arm, arms[0], ratings) for arm in arms[1:]]
-    return ExperimentReport(spec.name, k, window_days, catalog_size, arms, comparisons)
+    sample_ratio = sample_ratio_test([arm.users for arm in arms], [a.share for a in spec.arms])
+    return ExperimentReport(
+        spec.name, k, window_days, catalog_size, arms, comparisons, sample_ratio
+    )

@@ -86,3 +86,15 @@ def users_needed(rate_a: float, rate_b: float, alpha: float = ALPHA, power: floa
         rate_a * (1 - rate_a) + rate_b * (1 - rate_b)
     )
     return math.ceil(spread * spread / ((rate_a - rate_b) ** 2))
+
+
+def sample_ratio_test(users: list[int], shares: list[float]) -> TestResult:
+    """Chi-square test of the users seen per arm against the arms' shares: a small p-value
+    (a sample ratio mismatch) means assignment or logging lost users of some arm, and the
+    arms' figures should not be trusted."""
+    total = sum(users)
+    if total == 0:
+        return TestResult(math.nan, math.nan)
+    expected = [total * share for share in shares]
+    result = stats.chisquare(users, expected)
+    return TestResult(float(result.statistic), float(result.pvalue))

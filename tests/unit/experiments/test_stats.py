@@ -8,6 +8,7 @@ from scipy import stats
 
 from otaku.experiments.stats import (
     mean_interval,
+    sample_ratio_test,
     two_proportion_test,
     users_needed,
     welch_test,
@@ -54,3 +55,11 @@ def test_mean_interval_and_welch_by_hand() -> None:
     result = welch_test(values, other)
     assert result.statistic == pytest.approx(1.5 / 0.8660254, abs=1e-5)
     assert math.isnan(welch_test(values, np.array([5.0])).p_value)
+
+
+def test_sample_ratio_test_by_hand() -> None:
+    # 246 vs 205 users for 50/50: chi2 = 2 * 20.5^2 / 225.5 = 3.7273, p = 0.0535 (1 df)
+    result = sample_ratio_test([246, 205], [0.5, 0.5])
+    assert result.statistic == pytest.approx(3.72727, abs=1e-4)
+    assert result.p_value == pytest.approx(0.05352, abs=1e-4)
+    assert sample_ratio_test([30, 70], [0.3, 0.7]).p_value == pytest.approx(1.0)
