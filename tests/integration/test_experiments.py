@@ -17,7 +17,7 @@ from otaku.cli import app
 from otaku.config import Settings, get_settings
 from otaku.data.dataset import Dataset
 from otaku.experiments.definition import Arm, ExperimentSpec, assign
-from otaku.experiments.impressions import ImpressionLog, Shown
+from otaku.experiments.impressions import ImpressionLog, Shown, insert_impressions
 from otaku.experiments.report import experiment_report
 from otaku.experiments.store import start_experiment
 from otaku.jobs.closed_loop import simulate_day
@@ -179,6 +179,13 @@ def test_impressions_are_written_exactly_once_under_concurrency(
     ids = [i.impression_id for i in _impressions(database)]
     assert len(ids) == 2000 and sorted(ids) == sorted(recorded)
     assert (log.counts.queued, log.counts.written, log.counts.dropped) == (2000, 2000, 0)
+    # a batch written again (a retry after an uncertain commit) adds only what was missing
+    again = [dict(vars(_shown(1, [1]))) for _ in range(3)]
+    with database.reading() as session:
+        written = [dict(vars(i)) for i in session.scalars(select(Impression).limit(5))]
+    rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in written]
+    insert_impressions(database, rows + again)
+    assert len(_impressions(database)) == 2003
 
 
 def test_a_full_queue_drops_and_counts_without_blocking(database: Database) -> None:
