@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -44,13 +44,19 @@ class StoredExperiment:
         return self.stopped_at is None
 
 
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _stored(row: ExperimentRecord) -> StoredExperiment:
     spec = ExperimentSpec(
         name=row.name,
         arms=tuple(Arm.model_validate(arm) for arm in row.arms),
         description=row.description,
     )
-    return StoredExperiment(spec, row.started_at, row.stopped_at)
+    stopped = None if row.stopped_at is None else _utc(row.stopped_at)
+    return StoredExperiment(spec, _utc(row.started_at), stopped)
 
 
 def check_model_versions(spec: ExperimentSpec, exists: Callable[[str], bool]) -> None:

@@ -38,7 +38,7 @@ from otaku.pipeline.engine import Engine
 from otaku.service.app import create_app
 from otaku.service.model import ServedModel
 from otaku.storage.database import Database
-from otaku.storage.models import Rating, User
+from otaku.storage.models import ExperimentRecord, Feedback, Impression, Rating, User
 from otaku.storage.repository import Repository
 
 EXAMPLES_PER_OPERATION = 40
@@ -66,7 +66,9 @@ HOSTILE_VALUES = [*HOSTILE_NUMBERS, "true", '"7"', "null", "[]", "{}", json.dump
 def fuzzed(
     engine: Engine, small_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[FastAPI, Database]]:
-    settings = Settings(home=tmp_path_factory.mktemp("fuzz"), api_key=KEY, warm_users=0)
+    settings = Settings(
+        home=tmp_path_factory.mktemp("fuzz"), api_key=KEY, warm_users=0, experiment_poll_seconds=0
+    )
     database = Database.from_settings(settings)
     load_dataset(database, small_dataset, pool_share=0.0, seed=1)
     app = create_app(settings, ServedModel(engine, "test", None, time.time()))
@@ -124,6 +126,8 @@ def _reads_match_the_database(app: FastAPI, database: Database) -> None:
 def _restore(database: Database, ratings: pd.DataFrame) -> None:
     """Back to the loaded dataset: no API users, the original ratings and vectors."""
     with database.transaction() as session:
+        for table in (ExperimentRecord, Impression, Feedback):
+            session.execute(delete(table))
         session.execute(delete(User).where(User.origin == "api"))
         session.execute(delete(Rating))
         repo = Repository(session)
