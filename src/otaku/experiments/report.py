@@ -33,7 +33,7 @@ from otaku.experiments.stats import (
     wilson_interval,
 )
 from otaku.storage.database import Database
-from otaku.storage.models import Anime, Feedback, Impression, Rating
+from otaku.storage.models import NOT_INTERESTED, Anime, Feedback, Impression, Rating
 
 IN_CHUNK = 5_000  # user ids per IN (...) query
 
@@ -205,7 +205,7 @@ def experiment_report(
             pairs,
             window,
         )
-        dismissed = dismissed[dismissed["value"] == "not_interested"]
+        dismissed = dismissed[dismissed["value"] == NOT_INTERESTED]
     with database.reading() as session:
         catalog_size = int(session.scalar(select(func.count()).select_from(Anime)) or 0)
     arms = [

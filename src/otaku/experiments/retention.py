@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from otaku.storage.database import Database
-from otaku.storage.models import Feedback, Impression, utc_now
+from otaku.storage.models import CLICKED, Feedback, Impression, utc_now
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def prune_old(database: Database, impression_days: int, click_days: int) -> Prun
         )
         clicks = session.execute(
             delete(Feedback).where(
-                Feedback.kind == "clicked", Feedback.created_at < now - timedelta(days=click_days)
+                Feedback.kind == CLICKED, Feedback.created_at < now - timedelta(days=click_days)
             )
         )
         return Pruned(impressions.rowcount, clicks.rowcount)  # type: ignore[attr-defined]

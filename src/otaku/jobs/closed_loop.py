@@ -7,8 +7,9 @@ import numpy as np
 from otaku.jobs.simulate import DayOutcome, forget_truth, simulate_arrivals, truth_of
 from otaku.service.model import ServedModel
 from otaku.service.online import NO_ARM, OnlineExperiments, recommend_known_user
-from otaku.service.users import NOT_INTERESTED, UserDirectory
+from otaku.service.users import UserDirectory
 from otaku.storage.database import Database
+from otaku.storage.models import NOT_INTERESTED
 
 
 def simulate_day(

@@ -20,7 +20,7 @@ from otaku.pipeline.engine import Engine, UnknownAnimeError
 from otaku.pipeline.precomputed import PRECOMPUTED_STRATEGY, StoredRanking, adopt_stored
 from otaku.pipeline.profiles import Profile, UnknownUserError
 from otaku.storage.database import Database
-from otaku.storage.models import Feedback, PrecomputedRanking, Rating, User
+from otaku.storage.models import NOT_INTERESTED, Feedback, PrecomputedRanking, Rating, User
 from otaku.storage.repository import Repository, UserIdsExhaustedError
 
 __all__ = [
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 
 _RATINGS_OF = select(Rating.anime_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
-NOT_INTERESTED = "not_interested"
 DISMISSED = 0  # the rating column of a dismissal in _HISTORY_OF (ratings are 1..10)
 # ratings and "not interested" anime in one round trip
 _HISTORY_OF = union_all(

@@ -170,7 +170,9 @@ class Impression(Base):
     shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-FEEDBACK_KINDS = ("clicked", "not_interested")
+CLICKED = "clicked"
+NOT_INTERESTED = "not_interested"  # never recommended to that user again
+FEEDBACK_KINDS = (CLICKED, NOT_INTERESTED)
 
 
 class Feedback(Base):

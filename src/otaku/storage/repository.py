@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from otaku.columns import ID_MAX, Columns
 from otaku.storage.bulk import keys_set_aside, worth_setting_aside
 from otaku.storage.models import (
+    NOT_INTERESTED,
     Anime,
     Base,
     Feedback,
@@ -159,7 +160,7 @@ class Repository:
     def set_feedback(self, user_id: int, anime_id: int, kind: str, request_id: str | None) -> bool:
         """Store a "clicked" or "not interested" (a repeat updates its time); True when new.
         A dismissal changes what the user may be shown: their precomputed ranking goes."""
-        if kind == "not_interested":
+        if kind == NOT_INTERESTED:
             self.forget_ranking(user_id)
         existing = self.session.get(Feedback, (user_id, anime_id, kind))
         if existing is None:
