@@ -4,6 +4,7 @@ report's figures on constructed data, and a short closed-loop run."""
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -180,7 +181,7 @@ def test_impressions_are_written_exactly_once_under_concurrency(
     assert len(ids) == 2000 and sorted(ids) == sorted(recorded)
     assert (log.counts.queued, log.counts.written, log.counts.dropped) == (2000, 2000, 0)
     # a batch written again (a retry after an uncertain commit) adds only what was missing
-    again = [dict(vars(_shown(1, [1]))) for _ in range(3)]
+    again = [_shown(1, [1], impression_id=uuid.uuid4().hex).row() for _ in range(3)]
     with database.reading() as session:
         written = [dict(vars(i)) for i in session.scalars(select(Impression).limit(5))]
     rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in written]

@@ -6,6 +6,7 @@ its own id, and a batch is inserted with "on conflict do nothing", so a batch re
 an uncertain commit is still written exactly once.
 """
 
+import itertools
 import logging
 import os
 import queue
@@ -14,14 +15,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from otaku.storage.database import Database
-from otaku.storage.models import Impression, utc_now
+from otaku.storage.models import Impression
 from otaku.storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,14 @@ log = logging.getLogger(__name__)
 WRITE_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Shown:
-    """One page as shown to someone."""
+    """One page as shown to someone.
+
+    Built on the request path, so it stays cheap: the time is a float until the writer turns
+    it into a datetime, and the id is a per-process prefix plus a counter (a uuid4 per
+    impression cost more than the rest of the record, and its random keys scatter the
+    primary key's index writes)."""
 
     user_id: int | None
     experiment: str | None
@@ -42,8 +48,25 @@ class Shown:
     anime_ids: list[int]
     latency_ms: float
     request_id: str | None = None
-    shown_at: datetime = field(default_factory=utc_now)
-    impression_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    shown_at: datetime | None = None  # None: when it was recorded
+    impression_id: str = ""  # "": given by ImpressionLog.record
+    recorded_at: float = field(default_factory=time.time)
+
+    def row(self) -> dict[str, Any]:
+        """The impressions table's row."""
+        return {
+            "impression_id": self.impression_id,
+            "request_id": self.request_id,
+            "user_id": self.user_id,
+            "experiment": self.experiment,
+            "arm": self.arm,
+            "strategy": self.strategy,
+            "model_version": self.model_version,
+            "first_rank": self.first_rank,
+            "anime_ids": self.anime_ids,
+            "latency_ms": self.latency_ms,
+            "shown_at": self.shown_at or datetime.fromtimestamp(self.recorded_at, UTC),
+        }
 
 
 @dataclass
@@ -99,6 +122,8 @@ class ImpressionLog:
         self._pid = -1
         self._queue: queue.Queue[Shown | None] = queue.Queue(capacity)
         self._thread: threading.Thread | None = None
+        self._id_prefix = ""
+        self._serials = itertools.count()
 
     def _ensure_writer(self) -> None:
         if self._pid == os.getpid():
@@ -107,6 +132,8 @@ class ImpressionLog:
             if self._pid != os.getpid():  # first use in this process
                 self._queue = queue.Queue(self.capacity)
                 self.counts = ImpressionCounts()
+                self._id_prefix = uuid.uuid4().hex[:16]  # a forked worker gets its own
+                self._serials = itertools.count()
                 self._thread = threading.Thread(
                     target=self._write_forever, name="impressions", daemon=True
                 )
@@ -119,6 +146,8 @@ class ImpressionLog:
         if self.database is None:
             return False
         self._ensure_writer()
+        if not shown.impression_id:
+            shown.impression_id = f"{self._id_prefix}{next(self._serials):016x}"
         try:
             self._queue.put_nowait(shown)
         except queue.Full:
@@ -178,7 +207,7 @@ class ImpressionLog:
 
     def _write(self, batch: list[Shown]) -> None:
         assert self.database is not None
-        rows = [dict(vars(item)) for item in batch]  # (asdict deep-copies: 40x slower)
+        rows = [item.row() for item in batch]
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 insert_impressions(self.database, rows)
