@@ -96,6 +96,9 @@ def test_a_running_experiment_picks_each_users_arm(
     assert len(shown) == len(users) + 1
     assert {i.arm for i in shown if i.experiment} == {"control", "reference"}
     assert all(len(i.anime_ids) == 10 and i.first_rank == 1 for i in shown)
+    metrics = client.get("/metrics").text
+    assert f'otaku_impressions_total{{outcome="written"}} {len(shown)}.0' in metrics
+    assert 'otaku_impressions_total{outcome="dropped"} 0.0' in metrics
 
     assert client.post("/admin/experiments/ab1/stop", headers=KEY).json()["running"] is False
     after = client.get(f"/v1/users/{users[0]}/recommendations").json()

@@ -119,6 +119,11 @@ class ServiceMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        # one label lookup per outcome, not one per impression (it is on the request path)
+        self._impression_outcomes = {
+            outcome: self.impressions.labels(outcome)
+            for outcome in ("queued", "written", "dropped", "failed")
+        }
 
     def observe_arm(self, experiment: str, arm: str, seconds: float) -> None:
         """Count one page served by an arm, with its latency."""
@@ -126,7 +131,7 @@ class ServiceMetrics:
 
     def count_impressions(self, outcome: str, n: int) -> None:
         """Count impressions that were queued, written, dropped or failed."""
-        self.impressions.labels(outcome).inc(n)
+        self._impression_outcomes[outcome].inc(n)
 
     def watch_experiment(self, read: Callable[[], Sequence["ArmGauges"]]) -> None:
         """Export the running experiment's online metrics per arm (read from the database)."""
