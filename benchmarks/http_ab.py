@@ -7,8 +7,9 @@ Starts ``otaku serve`` twice on the same bundle and database, once with each val
 setting (A, then B), and loads them in turn with `http_load.py`'s mixed workload: round r
 loads A then B, or B then A on odd rounds, so a machine that gets slower or faster during
 the run (other tenants, thermal limits) weighs on both alike. Each round gives p50, p99,
-throughput and the server's CPU per request for both; the cost of B is the mean of the
-per-round differences B − A with its 95% Student-t interval. One long run per setting would
+throughput and the CPU per request of the server and of PostgreSQL (every postgres process
+on this machine) for both; the cost of B is the mean of the per-round differences B − A
+with its 95% Student-t interval. One long run per setting would
 instead compare two moments of a shared machine, which here differ by more than the effect.
 """
 
@@ -24,24 +25,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import console, percentiles, serving, write_json
 from http_load import Request, _load, _precompute, _tree_cpu_seconds, _workload
+from impressions import _database_cpu_seconds
 from rich.table import Table
 
 from otaku.experiments.stats import mean_interval
 
-FIGURES = ("p50_ms", "p99_ms", "throughput_rps", "cpu_ms_per_request")
+FIGURES = (
+    "p50_ms",
+    "p99_ms",
+    "throughput_rps",
+    "cpu_ms_per_request",
+    "database_cpu_ms_per_request",
+)
 
 
 def _round(url: str, pid: int, requests: list[Request], args: argparse.Namespace) -> dict[str, Any]:
     """One measured load of one server."""
-    cpu_before = _tree_cpu_seconds(pid)
+    cpu_before, database_before = _tree_cpu_seconds(pid), _database_cpu_seconds()
     results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))
     cpu = _tree_cpu_seconds(pid) - cpu_before
+    database = _database_cpu_seconds() - database_before
     latency = percentiles([seconds for _, seconds, _ in results])
     return {
         "p50_ms": latency["p50_ms"],
         "p99_ms": latency["p99_ms"],
         "throughput_rps": len(results) / elapsed,
         "cpu_ms_per_request": cpu * 1000 / len(results),
+        "database_cpu_ms_per_request": database * 1000 / len(results),
         "requests": len(results),
         "errors": sum(1 for _, _, status in results if status != 200),
         "seconds": [seconds for _, seconds, _ in results],
@@ -57,7 +67,10 @@ def _summary(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
             **percentiles(pooled),
             "errors": sum(r[side]["errors"] for r in rounds),
             "throughput_rps": float(np.mean([r[side]["throughput_rps"] for r in rounds])),
-            "cpu_ms_per_request": float(np.mean([r[side]["cpu_ms_per_request"] for r in rounds])),
+            **{
+                figure: float(np.mean([r[side][figure] for r in rounds]))
+                for figure in ("cpu_ms_per_request", "database_cpu_ms_per_request")
+            },
         }
     summary["b_minus_a"] = {}
     for figure in FIGURES:
