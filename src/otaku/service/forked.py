@@ -1,5 +1,6 @@
 """`otaku serve --workers N`: the model is loaded once, then N worker processes are forked
-from the loaded process and serve it on one shared listening socket. The model's arrays are
+from the loaded process and serve it on one shared listening socket (sharing out its
+connections: :mod:`otaku.service.fair_accept`). The model's arrays are
 shared copy-on-write (nothing writes to them), so an extra worker costs its own request
 state, not another copy of the model.
 
@@ -83,10 +84,11 @@ def _run_worker(settings: Settings, sock: socket.socket, served: ServedModel) ->
     import uvicorn
 
     from otaku.service.app import create_app
+    from otaku.service.fair_accept import FairAcceptServer
 
     app = create_app(settings, served=served, supervisor=os.getppid())
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])  # with its own graceful signal handlers
+    FairAcceptServer(config).run(sockets=[sock])  # with its own graceful signal handlers
 
 
 class Supervisor:
