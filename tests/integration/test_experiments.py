@@ -192,6 +192,21 @@ def test_impressions_are_written_exactly_once_under_concurrency(
     assert len(_impressions(database)) == 2003
 
 
+def test_impressions_keep_any_text_exactly(database: Database) -> None:
+    """Tabs, newlines, backslashes and nulls in the text columns survive the COPY format."""
+    log = ImpressionLog(database, batch_size=10)
+    awkward = "tab\there\nnew line \\N back\\slash\r é"
+    log.record(_shown(7, [3, 2, 1], awkward, request_id=awkward))
+    log.record(Shown(None, None, "b", "default", "v1", 1, [], 1.0))
+    assert log.flush() and log.counts.written == 2
+    log.close()
+    stored = {i.request_id: i for i in _impressions(database)}
+    first = stored[awkward]
+    assert (first.arm, first.user_id, first.anime_ids) == (awkward, 7, [3, 2, 1])
+    second = stored[None]
+    assert (second.user_id, second.experiment, second.anime_ids) == (None, None, [])
+
+
 def test_a_full_queue_drops_and_counts_without_blocking(database: Database) -> None:
     log = ImpressionLog(database, capacity=5, batch_size=1)
     with database.transaction() as session:  # hold a write lock: the writer waits on it

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from otaku.experiments.copy_writer import CopyConnection
 from otaku.storage.database import Database
 from otaku.storage.models import Impression
 from otaku.storage.repository import Repository
@@ -124,6 +125,7 @@ class ImpressionLog:
         self._thread: threading.Thread | None = None
         self._id_prefix = ""
         self._serials = itertools.count()
+        self._copy: CopyConnection | None = None
 
     def _ensure_writer(self) -> None:
         if self._pid == os.getpid():
@@ -182,6 +184,16 @@ class ImpressionLog:
         self._on_outcome(outcome, n)
 
     def _write_forever(self) -> None:
+        assert self.database is not None
+        if self.database.engine.dialect.name == "postgresql":
+            self._copy = CopyConnection(self.database.engine.url)
+        try:
+            self._write_batches()
+        finally:
+            if self._copy is not None:
+                self._copy.close()
+
+    def _write_batches(self) -> None:
         while True:
             first = self._queue.get()
             if first is not None:
@@ -208,6 +220,13 @@ class ImpressionLog:
     def _write(self, batch: list[Shown]) -> None:
         assert self.database is not None
         rows = [item.row() for item in batch]
+        if self._copy is not None:
+            try:
+                self._copy.write(rows)
+                self._count("written", len(rows))
+                return
+            except Exception as error:  # psycopg's errors; the pooled path below retries
+                log.warning("impressions not copied, retrying through the pool: %s", error)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 insert_impressions(self.database, rows)
