@@ -101,6 +101,22 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
     console.print(f"figures written to {path}")
 
 
+def database_cpu_seconds() -> float:
+    """CPU seconds used so far by every PostgreSQL process on this machine (backends, WAL
+    writer, checkpointer): what a load cost the database, read before and after it."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        try:
+            if process.info["name"] in {"postgres", "postmaster"}:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
 def _wait_for_warm_up(url: str, timeout: float = 900.0) -> None:
     """Block until the server has precomputed its known users' first pages."""
     started = time.monotonic()

@@ -9,8 +9,8 @@ loads A then B, or B then A on odd rounds, so a machine that gets slower or fast
 the run (other tenants, thermal limits) weighs on both alike. Each round gives p50, p99,
 throughput and the CPU per request of the server and of PostgreSQL (every postgres process
 on this machine) for both; the cost of B is the mean of the per-round differences B − A
-with its 95% Student-t interval. One long run per setting would
-instead compare two moments of a shared machine, which here differ by more than the effect.
+with its 95% Student-t interval. One long run per setting would instead compare two
+moments of a shared machine, which here differ by more than the effect.
 """
 
 import argparse
@@ -23,9 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console, percentiles, serving, write_json
+from common import console, database_cpu_seconds, percentiles, serving, write_json
 from http_load import Request, _load, _precompute, _tree_cpu_seconds, _workload
-from impressions import _database_cpu_seconds
 from rich.table import Table
 
 from otaku.experiments.stats import mean_interval
@@ -41,10 +40,10 @@ FIGURES = (
 
 def _round(url: str, pid: int, requests: list[Request], args: argparse.Namespace) -> dict[str, Any]:
     """One measured load of one server."""
-    cpu_before, database_before = _tree_cpu_seconds(pid), _database_cpu_seconds()
+    cpu_before, database_before = _tree_cpu_seconds(pid), database_cpu_seconds()
     results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))
     cpu = _tree_cpu_seconds(pid) - cpu_before
-    database = _database_cpu_seconds() - database_before
+    database = database_cpu_seconds() - database_before
     latency = percentiles([seconds for _, seconds, _ in results])
     return {
         "p50_ms": latency["p50_ms"],
@@ -66,10 +65,10 @@ def _summary(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
         summary[side] = {
             **percentiles(pooled),
             "errors": sum(r[side]["errors"] for r in rounds),
-            "throughput_rps": float(np.mean([r[side]["throughput_rps"] for r in rounds])),
-            **{
+            **{  # the rest of FIGURES: means over the rounds
                 figure: float(np.mean([r[side][figure] for r in rounds]))
-                for figure in ("cpu_ms_per_request", "database_cpu_ms_per_request")
+                for figure in FIGURES
+                if figure not in ("p50_ms", "p99_ms")
             },
         }
     summary["b_minus_a"] = {}

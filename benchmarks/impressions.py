@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import console, write_json
+from common import console, database_cpu_seconds, write_json
 from rich.table import Table
 
 from otaku.config import Settings
@@ -30,19 +28,6 @@ from otaku.pipeline.pages import Page, Recommended
 from otaku.service.metrics import ServiceMetrics
 from otaku.service.online import OnlineExperiments
 from otaku.storage.database import Database, create_db_engine, migrate
-
-
-def _database_cpu_seconds() -> float:
-    """CPU seconds used so far by every PostgreSQL process on this machine."""
-    total = 0.0
-    for process in psutil.process_iter(["name", "cmdline"]):
-        try:
-            if process.info["name"] in {"postgres", "postmaster"}:
-                times = process.cpu_times()
-                total += times.user + times.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
 
 
 def _page(items: int) -> Page:
@@ -63,7 +48,7 @@ def measure(database: Database, impressions: int, items: int, postgres: bool) ->
     assignment = Assignment(experiment="bench", arm="default", strategy="default")
     online.shown(page, 1, assignment, "1", time.perf_counter())  # starts the writer
     online.impressions.flush()
-    database_before = _database_cpu_seconds() if postgres else 0.0
+    database_before = database_cpu_seconds() if postgres else 0.0
     process_before = time.process_time()
     thread_before = time.thread_time()
     for user in range(impressions):
@@ -74,7 +59,7 @@ def measure(database: Database, impressions: int, items: int, postgres: bool) ->
     wall = time.perf_counter() - wall
     in_process = time.process_time() - process_before
     time.sleep(0.5)  # let the WAL writer catch up before reading the server's CPU
-    in_database = (_database_cpu_seconds() - database_before) if postgres else float("nan")
+    in_database = (database_cpu_seconds() - database_before) if postgres else float("nan")
     counts = online.impressions.counts
     online.impressions.close()
     if counts.dropped or counts.failed:

@@ -13,45 +13,34 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-COLUMNS = (
-    "impression_id",
-    "request_id",
-    "user_id",
-    "experiment",
-    "arm",
-    "strategy",
-    "model_version",
-    "first_rank",
-    "anime_ids",
-    "latency_ms",
-    "shown_at",
-)
+from otaku.storage.models import Impression
+
+COLUMNS = tuple(column.name for column in Impression.__table__.columns)
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_ESCAPES)
+class CopyError(Exception):
+    """The database refused a batch or could not be reached (the cause is chained)."""
+
+
+def _field(value: object) -> str:
+    """One value in COPY's text format: \\N for null, text escaped, a list as JSON."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "NaN"
+    if isinstance(value, list):
+        return "[" + ",".join(str(int(item)) for item in value) + "]"
+    return str(int(value))  # type: ignore[call-overload]
 
 
 def copy_line(row: dict[str, Any]) -> str:
-    """One impression row in COPY's text format (tab-separated, \\N for null, escaped)."""
-    user_id = row["user_id"]
-    latency = float(row["latency_ms"])
-    shown_at: datetime = row["shown_at"]
-    fields = (
-        _text(row["impression_id"]),
-        _text(row["request_id"]),
-        "\\N" if user_id is None else str(int(user_id)),
-        _text(row["experiment"]),
-        _text(row["arm"]),
-        _text(row["strategy"]),
-        _text(row["model_version"]),
-        str(int(row["first_rank"])),
-        "[" + ",".join(str(int(anime)) for anime in row["anime_ids"]) + "]",
-        repr(latency) if math.isfinite(latency) else "NaN",
-        shown_at.isoformat(),
-    )
-    return "\t".join(fields) + "\n"
+    """One impression row in COPY's text format, its columns in :data:`COLUMNS` order."""
+    return "\t".join(_field(row[column]) for column in COLUMNS) + "\n"
 
 
 class CopyConnection:
@@ -62,28 +51,28 @@ class CopyConnection:
         self._connect_timeout = connect_timeout
         self._connection: Any = None
         columns = ", ".join(COLUMNS)
-        self._statement = f"COPY impressions ({columns}) FROM STDIN"
+        self._statement = f"COPY {Impression.__tablename__} ({columns}) FROM STDIN"
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows`` in one transaction; raises psycopg.Error (then reconnects on the
-        next call), and a unique violation when one of them is there already."""
+        """Insert ``rows`` in one transaction; raises CopyError (the next call reconnects),
+        also when one of them is there already."""
         import psycopg
 
-        if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(
-                self._conninfo, connect_timeout=self._connect_timeout, autocommit=True
-            )
-        payload = "".join(copy_line(row) for row in rows)
         try:
+            payload = "".join(copy_line(row) for row in rows)
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg.connect(
+                    self._conninfo, connect_timeout=self._connect_timeout, autocommit=True
+                )
             with (
                 self._connection.transaction(),
                 self._connection.cursor() as cursor,
                 cursor.copy(self._statement) as copy,
             ):
                 copy.write(payload)
-        except psycopg.Error:
+        except (psycopg.Error, TypeError, ValueError) as error:  # a value COPY cannot take too
             self.close()
-            raise
+            raise CopyError(str(error)) from error
 
     def close(self) -> None:
         """Close the connection (the next write opens another)."""

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from otaku.experiments.copy_writer import CopyConnection
+from otaku.experiments.copy_writer import CopyConnection, CopyError
 from otaku.storage.database import Database
 from otaku.storage.models import Impression
 from otaku.storage.repository import Repository
@@ -68,6 +68,9 @@ class Shown:
             "latency_ms": self.latency_ms,
             "shown_at": self.shown_at or datetime.fromtimestamp(self.recorded_at, UTC),
         }
+
+
+OUTCOMES = ("queued", "written", "dropped", "failed")  # the fields of ImpressionCounts
 
 
 @dataclass
@@ -225,7 +228,7 @@ class ImpressionLog:
                 self._copy.write(rows)
                 self._count("written", len(rows))
                 return
-            except Exception as error:  # psycopg's errors; the pooled path below retries
+            except CopyError as error:  # the pooled path below retries
                 log.warning("impressions not copied, retrying through the pool: %s", error)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:

@@ -34,10 +34,12 @@ class FairAcceptServer(uvicorn.Server):
     _accepting: "asyncio.Task[None] | None" = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is not None and len(sockets) != 1:
+            raise ValueError(f"FairAcceptServer serves one listening socket, got {len(sockets)}")
         await super().startup(sockets=[])  # the app's lifespan, no listener of uvicorn's
         if self.should_exit or not sockets:
             return
-        self._accepting = asyncio.get_running_loop().create_task(self._accept(sockets))
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(sockets[0]))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self._accepting is not None:
@@ -52,13 +54,9 @@ class FairAcceptServer(uvicorn.Server):
             _loop=asyncio.get_running_loop(),
         )
 
-    async def _accept(self, sockets: list[socket.socket]) -> None:
+    async def _accept(self, listening: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        for listening in sockets:
-            listening.setblocking(False)
-        (listening, *others) = sockets
-        if others:
-            raise ValueError("FairAcceptServer serves one listening socket")
+        listening.setblocking(False)
         while True:
             try:
                 connection, _ = await loop.sock_accept(listening)

@@ -19,6 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from otaku.experiments.impressions import OUTCOMES as IMPRESSION_OUTCOMES
 from otaku.jobs.runs import RunSummary
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,7 @@ class ServiceMetrics:
         )
         # one label lookup per outcome, not one per impression (it is on the request path)
         self._impression_outcomes = {
-            outcome: self.impressions.labels(outcome)
-            for outcome in ("queued", "written", "dropped", "failed")
+            outcome: self.impressions.labels(outcome) for outcome in IMPRESSION_OUTCOMES
         }
 
     def observe_arm(self, experiment: str, arm: str, seconds: float) -> None:
