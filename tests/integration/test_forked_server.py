@@ -14,16 +14,21 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from sqlalchemy import func, select
 
 from otaku.config import Settings
 from otaku.data.files import DataSources
 from otaku.jobs.train import train_bundle
 from otaku.pipeline.training import TrainConfig
+from otaku.service.forked import WORKER_NAME, WRITER_NAME
+from otaku.storage.database import Database, create_db_engine, database_url
+from otaku.storage.models import Impression
 from otaku.storage.registry import promote
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 KEY = {"X-API-Key": "k"}
+WRITTEN_SAMPLE = 'otaku_impressions_total{outcome="written"}'
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +40,19 @@ def home(quick_config: TrainConfig, tmp_path_factory: pytest.TempPathFactory) ->
     return home
 
 
-def _children(pid: int) -> set[int]:
+def _children(pid: int, name: str = WORKER_NAME) -> set[int]:
+    """The live children of ``pid`` called ``name`` (the workers, or the impression writer)."""
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
         found |= {int(child) for child in (task / "children").read_text().split()}
-    return found
+    return {child for child in found if _name(child) == name}
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _private_mb(pid: int) -> float:
@@ -93,7 +106,8 @@ def server(home: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[b
         _wait_for(lambda: len(_children(process.pid)) == 2, 30, "two workers never started")
         yield url, process
     finally:
-        workers = _children(process.pid) if process.poll() is None else set()
+        running = process.poll() is None
+        workers = _children(process.pid) | _children(process.pid, WRITER_NAME) if running else set()
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
@@ -173,7 +187,8 @@ def test_workers_stop_when_the_parent_is_killed(
     server: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
     _, process = server
-    workers = _children(process.pid)
+    workers = _children(process.pid) | _children(process.pid, WRITER_NAME)
+    assert len(workers) == 3
     process.kill()  # SIGKILL: the parent cannot stop them itself
     process.wait(timeout=30)
     _wait_for(lambda: all(not _alive(pid) for pid in workers), 30, "orphaned workers kept running")
@@ -182,6 +197,44 @@ def test_workers_stop_when_the_parent_is_killed(
 def _alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "zombie" not in status.read_text()
+
+
+def _served_impressions(home: Path) -> int:
+    database = Database(create_db_engine(database_url(Settings(home=home))))
+    try:
+        with database.reading() as session:
+            return session.scalar(select(func.count()).select_from(Impression)) or 0
+    finally:
+        database.dispose()
+
+
+def _written(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    line = next(m for m in metrics.splitlines() if m.startswith(WRITTEN_SAMPLE))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_one_writer_process_writes_every_page_the_workers_served(
+    server: tuple[str, subprocess.Popen[bytes]], home: Path
+) -> None:
+    """The workers send impressions to one writer process; /metrics (any worker) counts what
+    it wrote; a killed writer is replaced, and SIGTERM writes everything sent before it."""
+    url, process = server
+    before = _served_impressions(home)
+    [writer] = _children(process.pid, WRITER_NAME)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        pages = [client.post("/v1/recommendations", json={}) for _ in range(10)]
+        assert {page.status_code for page in pages} == {200}
+        _wait_for(lambda: _written(url) == 10, 30, "the first pages were not written")
+        os.kill(writer, signal.SIGKILL)
+        _wait_for(
+            lambda: _children(process.pid, WRITER_NAME) - {writer}, 30, "no new writer started"
+        )
+        pages = [client.post("/v1/recommendations", json={}) for _ in range(20)]
+        assert {page.status_code for page in pages} == {200}
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert _served_impressions(home) == before + 30
 
 
 def test_a_new_champion_replaces_the_workers_and_sigterm_stops_all(
@@ -198,7 +251,8 @@ def test_a_new_champion_replaces_the_workers_and_sigterm_stops_all(
     reloaded = httpx.post(f"{url}/admin/reload", headers=KEY, timeout=30)
     assert reloaded.status_code == 200 and reloaded.json()["registry_version"] == "1"
     _wait_for(lambda: _versions(url) == {"1"}, 60, "the workers never served version 1 again")
-    workers = _children(process.pid)
+    children = _children(process.pid) | _children(process.pid, WRITER_NAME)
+    assert len(children) == 3  # two workers and the impression writer
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(_alive(pid) for pid in children)

@@ -1,9 +1,11 @@
 """Impressions are written off the request path: a request puts what it showed on a bounded
-queue and returns; one writer thread per process inserts them in batches.
+queue and returns; one writer thread per process inserts them in batches. Forked server
+workers instead send them down a pipe to one writer process
+(:mod:`otaku.experiments.writer_process`), so no writer runs beside their requests.
 
-A full queue drops the impression (counted), never blocks the request. Every impression has
-its own id, and a batch is inserted with "on conflict do nothing", so a batch retried after
-an uncertain commit is still written exactly once.
+A full queue (or pipe) drops the impression (counted), never blocks the request. Every
+impression has its own id, and a batch is inserted with "on conflict do nothing", so a batch
+retried after an uncertain commit is still written exactly once.
 """
 
 import itertools
@@ -16,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -25,6 +27,9 @@ from otaku.experiments.copy_writer import CopyConnection, CopyError
 from otaku.storage.database import Database
 from otaku.storage.models import Impression
 from otaku.storage.repository import Repository
+
+if TYPE_CHECKING:
+    from otaku.experiments.writer_process import ImpressionPipe
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,8 @@ OUTCOMES = ("queued", "written", "dropped", "failed")  # the fields of Impressio
 
 @dataclass
 class ImpressionCounts:
-    """What happened to the impressions recorded in this process."""
+    """What happened to the impressions recorded in this process (with a writer process:
+    queued and dropped here, written, failed and the writer's own drops server-wide)."""
 
     queued: int = 0
     written: int = 0
@@ -99,8 +105,45 @@ def insert_impressions(database: Database, rows: list[dict[str, Any]]) -> None:
             session.execute(statement, rows)
 
 
+class BatchWriter:
+    """Writes batches of impressions: one COPY over a connection of its own on PostgreSQL,
+    the pooled INSERT path (retried) elsewhere or when the COPY fails."""
+
+    def __init__(self, database: Database, on_outcome: Callable[[str, int], None]) -> None:
+        self.database = database
+        self._on_outcome = on_outcome
+        postgres = database.engine.dialect.name == "postgresql"
+        self._copy = CopyConnection(database.engine.url) if postgres else None
+
+    def write(self, batch: list[Shown]) -> None:
+        """Write ``batch``; counts it as written, or as failed after every attempt."""
+        rows = [item.row() for item in batch]
+        if self._copy is not None:
+            try:
+                self._copy.write(rows)
+                self._on_outcome("written", len(rows))
+                return
+            except CopyError as error:  # the pooled path below retries
+                log.warning("impressions not copied, retrying through the pool: %s", error)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                insert_impressions(self.database, rows)
+                self._on_outcome("written", len(rows))
+                return
+            except SQLAlchemyError as error:
+                log.warning("impressions not written (attempt %d): %s", attempt, error)
+                time.sleep(0.1 * attempt)
+        self._on_outcome("failed", len(rows))
+
+    def close(self) -> None:
+        """Close the COPY connection."""
+        if self._copy is not None:
+            self._copy.close()
+
+
 class ImpressionLog:
-    """A bounded queue of impressions and the thread that writes them in batches.
+    """A bounded queue of impressions and the thread that writes them in batches; or, given
+    a pipe to a writer process, a non-blocking write to that pipe.
 
     The thread starts with the first impression in each process (a server forks its workers
     after building this object, and threads do not survive a fork)."""
@@ -110,8 +153,8 @@ class ImpressionLog:
         database: Database | None,
         capacity: int = 10_000,
         batch_size: int = 1000,
-        on_outcome: Callable[[str, int], None] | None = None,
         gather_seconds: float = 0.25,
+        pipe: "ImpressionPipe | None" = None,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ValueError(f"need capacity, batch_size >= 1, got {capacity}, {batch_size}")
@@ -119,8 +162,8 @@ class ImpressionLog:
         self.capacity = capacity
         self.batch_size = batch_size
         self.gather_seconds = gather_seconds
-        self.counts = ImpressionCounts()
-        self._on_outcome = on_outcome or (lambda outcome, n: None)
+        self.pipe = pipe
+        self._counts = ImpressionCounts()
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._pid = -1
@@ -128,21 +171,32 @@ class ImpressionLog:
         self._thread: threading.Thread | None = None
         self._id_prefix = ""
         self._serials = itertools.count()
-        self._copy: CopyConnection | None = None
 
-    def _ensure_writer(self) -> None:
+    @property
+    def counts(self) -> ImpressionCounts:
+        """What happened to the impressions so far (a snapshot)."""
+        with self._count_lock:
+            counts = ImpressionCounts(**vars(self._counts))
+        if self.pipe is not None:
+            written, failed, dropped = self.pipe.writer_counts()
+            counts.written, counts.failed = written, failed
+            counts.dropped += dropped
+        return counts
+
+    def _ensure_started(self) -> None:
         if self._pid == os.getpid():
             return
         with self._lock:
             if self._pid != os.getpid():  # first use in this process
                 self._queue = queue.Queue(self.capacity)
-                self.counts = ImpressionCounts()
+                self._counts = ImpressionCounts()
                 self._id_prefix = uuid.uuid4().hex[:16]  # a forked worker gets its own
                 self._serials = itertools.count()
-                self._thread = threading.Thread(
-                    target=self._write_forever, name="impressions", daemon=True
-                )
-                self._thread.start()
+                if self.pipe is None:
+                    self._thread = threading.Thread(
+                        target=self._write_forever, name="impressions", daemon=True
+                    )
+                    self._thread.start()
                 self._pid = os.getpid()
 
     def record(self, shown: Shown) -> bool:
@@ -150,21 +204,26 @@ class ImpressionLog:
         there is no database. Never blocks."""
         if self.database is None:
             return False
-        self._ensure_writer()
+        self._ensure_started()
         if not shown.impression_id:
             shown.impression_id = f"{self._id_prefix}{next(self._serials):016x}"
-        try:
-            self._queue.put_nowait(shown)
-        except queue.Full:
-            self._count("dropped", 1)
-            return False
-        self._count("queued", 1)
-        return True
+        if self.pipe is not None:
+            sent = self.pipe.send(shown)
+        else:
+            try:
+                self._queue.put_nowait(shown)
+                sent = True
+            except queue.Full:
+                sent = False
+        self._count("queued" if sent else "dropped", 1)
+        return sent
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued impression is written (or given up); False on timeout."""
         if self._pid != os.getpid():
             return True
+        if self.pipe is not None:
+            return self.pipe.flush(timeout)
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
@@ -173,30 +232,30 @@ class ImpressionLog:
         return True
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then stop the writer."""
-        if self._pid != os.getpid() or self._thread is None:
+        """Write what is queued, then stop the writer (a writer process is the supervisor's
+        to stop: this only flushes to it)."""
+        if self._pid != os.getpid():
             return
         self.flush(timeout)
-        self._queue.put(None)
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
         self._pid = -1
 
     def _count(self, outcome: str, n: int) -> None:
         with self._count_lock:
-            setattr(self.counts, outcome, getattr(self.counts, outcome) + n)
-        self._on_outcome(outcome, n)
+            setattr(self._counts, outcome, getattr(self._counts, outcome) + n)
 
     def _write_forever(self) -> None:
         assert self.database is not None
-        if self.database.engine.dialect.name == "postgresql":
-            self._copy = CopyConnection(self.database.engine.url)
+        writer = BatchWriter(self.database, self._count)
         try:
-            self._write_batches()
+            self._write_batches(writer)
         finally:
-            if self._copy is not None:
-                self._copy.close()
+            writer.close()
 
-    def _write_batches(self) -> None:
+    def _write_batches(self, writer: BatchWriter) -> None:
         while True:
             first = self._queue.get()
             if first is not None:
@@ -214,28 +273,8 @@ class ImpressionLog:
                     break
             shown = [item for item in batch if item is not None]
             if shown:
-                self._write(shown)
+                writer.write(shown)
             for _ in batch:
                 self._queue.task_done()
             if len(shown) < len(batch):
                 return  # close() asked the writer to stop
-
-    def _write(self, batch: list[Shown]) -> None:
-        assert self.database is not None
-        rows = [item.row() for item in batch]
-        if self._copy is not None:
-            try:
-                self._copy.write(rows)
-                self._count("written", len(rows))
-                return
-            except CopyError as error:  # the pooled path below retries
-                log.warning("impressions not copied, retrying through the pool: %s", error)
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                insert_impressions(self.database, rows)
-                self._count("written", len(rows))
-                return
-            except SQLAlchemyError as error:
-                log.warning("impressions not written (attempt %d): %s", attempt, error)
-                time.sleep(0.1 * attempt)
-        self._count("failed", len(rows))

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from otaku.config import Settings, get_settings
+from otaku.experiments.writer_process import ImpressionPipe
 from otaku.jobs.runs import run_summaries
 from otaku.service.compat import compat_router
 from otaku.service.deps import HolderDep
@@ -219,10 +220,12 @@ def create_app(
     settings: Settings | None = None,
     served: ServedModel | None = None,
     supervisor: int | None = None,
+    impression_pipe: ImpressionPipe | None = None,
 ) -> FastAPI:
     """The service. Without ``served`` the lifespan loads the configured model in the
     background (``/readyz`` answers 503 until it is loaded). A worker forked by ``otaku serve
-    --workers`` passes its ``supervisor``'s pid: the supervisor swaps champions for it."""
+    --workers`` passes its ``supervisor``'s pid (the supervisor swaps champions for it) and
+    the pipe to the supervisor's impression writer process."""
     settings = settings or get_settings()
     configured = configured_experiment(settings)  # a bad OTAKU_EXPERIMENT fails here, clearly
 
@@ -261,7 +264,7 @@ def create_app(
     app.state.holder = ModelHolder()
     database = Database(create_db_engine(database_url(settings)))
     app.state.users = UserDirectory(database)
-    app.state.online = OnlineExperiments(database, settings, metrics)
+    app.state.online = OnlineExperiments(database, settings, metrics, impression_pipe)
     metrics.watch_job_runs(lambda: run_summaries(database))
     metrics.watch_experiment(lambda: running_arm_gauges(database, settings.hit_window_days))
     database_health = DatabaseHealth(app.state.users.reachable)

@@ -4,10 +4,13 @@ connections: :mod:`otaku.service.fair_accept`). The model's arrays are
 shared copy-on-write (nothing writes to them), so an extra worker costs its own request
 state, not another copy of the model.
 
-The parent supervises: a worker that dies is replaced by a fresh fork; when the registry's
-champion changes, the parent loads it, forks a new generation and lets the old one finish
-its requests (uvicorn's graceful shutdown), so a swap never shows half a model and never
-drops the port.
+Impressions go down a pipe to one writer process the parent forks beside the workers
+(:mod:`otaku.experiments.writer_process`): no writer thread competes with requests.
+
+The parent supervises: a worker (or the writer) that dies is replaced by a fresh fork;
+when the registry's champion changes, the parent loads it, forks a new generation and lets
+the old one finish its requests (uvicorn's graceful shutdown), so a swap never shows half a
+model and never drops the port.
 """
 
 import gc
@@ -16,15 +19,18 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from otaku.config import Settings
+from otaku.experiments.writer_process import ImpressionPipe
 from otaku.service.model import ChampionWatcher, ModelHolder, ServedModel, load_model_to_serve
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 30.0  # a worker finishing its requests on shutdown gets this long
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15  # linux/prctl.h
+WORKER_NAME, WRITER_NAME = "otaku-worker", "otaku-writer"  # what ps and /proc/PID/comm show
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -45,8 +51,39 @@ def share_loaded_objects() -> None:
     gc.freeze()
 
 
-def fork_worker(settings: Settings, sock: socket.socket, served: ServedModel) -> int:
+def fork_worker(
+    settings: Settings,
+    sock: socket.socket,
+    served: ServedModel,
+    impression_pipe: ImpressionPipe | None = None,
+) -> int:
     """Fork one worker process serving ``served`` on ``sock``; returns its pid."""
+
+    def work() -> None:
+        if impression_pipe is not None:
+            impression_pipe.close_reading_end()
+        _run_worker(settings, sock, served, impression_pipe)
+
+    return _fork(WORKER_NAME, work)
+
+
+def fork_impression_writer(
+    settings: Settings, sock: socket.socket, impression_pipe: ImpressionPipe
+) -> int:
+    """Fork the process writing the workers' impressions; returns its pid."""
+    from otaku.experiments.writer_process import run_writer_process
+    from otaku.storage.database import database_url
+
+    def work() -> None:
+        sock.close()  # the writer serves nobody
+        run_writer_process(
+            impression_pipe, database_url(settings), capacity=settings.impression_queue
+        )
+
+    return _fork(WRITER_NAME, work)
+
+
+def _fork(name: str, work: Callable[[], None]) -> int:
     parent = os.getpid()
     pid = os.fork()
     if pid:
@@ -54,39 +91,47 @@ def fork_worker(settings: Settings, sock: socket.socket, served: ServedModel) ->
     code = 0
     try:
         # the parent's handlers first: a SIGTERM caught by the inherited Supervisor._stop
-        # would set a flag nobody reads and leave this worker running
+        # would set a flag nobody reads and leave this process running
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(handled, signal.SIG_DFL)
-        _die_with(parent)
-        _run_worker(settings, sock, served)
-    except BaseException:  # a worker must never return into the parent's code
-        log.exception("server worker %d failed", os.getpid())
+        _die_with(parent, name)
+        work()
+    except BaseException:  # a child must never return into the parent's code
+        log.exception("%s %d failed", name, os.getpid())
         code = 1
     finally:
         os._exit(code)
 
 
-def _die_with(parent: int) -> None:
-    """Have the kernel stop this worker when its parent dies, even by SIGKILL (else orphaned
-    workers would keep the port and serve a model nobody supervises)."""
+def _die_with(parent: int, name: str) -> None:
+    """Have the kernel stop this child when its parent dies, even by SIGKILL (else orphaned
+    workers would keep the port and serve a model nobody supervises); and name it."""
     import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_NAME, name.encode())
     except (OSError, AttributeError):  # not Linux: the parent's SIGTERM still stops workers
         return
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(0)
 
 
-def _run_worker(settings: Settings, sock: socket.socket, served: ServedModel) -> None:
+def _run_worker(
+    settings: Settings,
+    sock: socket.socket,
+    served: ServedModel,
+    impression_pipe: ImpressionPipe | None,
+) -> None:
     import uvicorn
 
     from otaku.service.app import create_app
     from otaku.service.fair_accept import FairAcceptServer
 
-    app = create_app(settings, served=served, supervisor=os.getppid())
+    app = create_app(
+        settings, served=served, supervisor=os.getppid(), impression_pipe=impression_pipe
+    )
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     FairAcceptServer(config).run(sockets=[sock])  # with its own graceful signal handlers
 
@@ -107,6 +152,8 @@ class Supervisor:
         self.retiring: set[int] = set()  # pids finishing requests of a replaced model
         self.stopping = False
         self.reload_asked = False
+        self.impression_pipe = ImpressionPipe() if settings.impressions else None
+        self.writer: int | None = None  # the impression writer's pid
 
     def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then stop the workers gracefully (SIGHUP, which
@@ -115,6 +162,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._ask_reload)
         share_loaded_objects()
+        self._start_writer()
         self._fill()
         next_poll = time.monotonic() + self.settings.reload_poll_seconds
         while not self.stopping:
@@ -137,9 +185,17 @@ class Supervisor:
 
     def _fill(self) -> None:
         while len(self.current) < self.workers:
-            self.current.add(fork_worker(self.settings, self.sock, self.served))
+            worker = fork_worker(self.settings, self.sock, self.served, self.impression_pipe)
+            self.current.add(worker)
+
+    def _start_writer(self) -> None:
+        if self.impression_pipe is not None:
+            self.writer = fork_impression_writer(self.settings, self.sock, self.impression_pipe)
 
     def _reap(self) -> None:
+        if self.writer is not None and os.waitpid(self.writer, os.WNOHANG)[0]:
+            log.warning("impression writer %d ended: replacing it", self.writer)
+            self._start_writer()
         for pid in list(self.current | self.retiring):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -184,6 +240,21 @@ class Supervisor:
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+        self._stop_writer()
+
+    def _stop_writer(self) -> None:
+        """After the workers: the writer writes what they sent, then ends."""
+        if self.writer is None:
+            return
+        os.kill(self.writer, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while os.waitpid(self.writer, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(self.writer, signal.SIGKILL)
+                os.waitpid(self.writer, 0)
+                break
+            time.sleep(0.05)
+        self.writer = None
 
 
 def serve_forked(settings: Settings, host: str, port: int, workers: int) -> None:

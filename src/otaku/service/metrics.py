@@ -16,10 +16,11 @@ from prometheus_client import (
     Info,
     ProcessCollector,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from otaku.experiments.impressions import OUTCOMES as IMPRESSION_OUTCOMES
+from otaku.experiments.impressions import ImpressionCounts
 from otaku.jobs.runs import RunSummary
 
 log = logging.getLogger(__name__)
@@ -113,25 +114,15 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.impressions = Counter(
-            "otaku_impressions_total",
-            "Impressions by outcome: queued, written, dropped (the queue was full), failed "
-            "(the database refused them).",
-            ["outcome"],
-            registry=self.registry,
-        )
-        # one label lookup per outcome, not one per impression (it is on the request path)
-        self._impression_outcomes = {
-            outcome: self.impressions.labels(outcome) for outcome in IMPRESSION_OUTCOMES
-        }
 
     def observe_arm(self, experiment: str, arm: str, seconds: float) -> None:
         """Count one page served by an arm, with its latency."""
         self.arm_latency.labels(experiment, arm).observe(seconds)
 
-    def count_impressions(self, outcome: str, n: int) -> None:
-        """Count impressions that were queued, written, dropped or failed."""
-        self._impression_outcomes[outcome].inc(n)
+    def watch_impressions(self, read: Callable[[], ImpressionCounts]) -> None:
+        """Export the impression log's counts (read at each scrape: nothing is counted on
+        the request path for Prometheus)."""
+        self.registry.register(ImpressionCollector(read))
 
     def watch_experiment(self, read: Callable[[], Sequence["ArmGauges"]]) -> None:
         """Export the running experiment's online metrics per arm (read from the database)."""
@@ -265,3 +256,24 @@ class JobRunsCollector(Collector):
             last.add_metric([summary.job, summary.outcome], summary.last_started.timestamp())
         yield runs
         yield last
+
+
+class ImpressionCollector(Collector):
+    """``otaku_impressions_total`` by outcome, read from the impression log at each scrape."""
+
+    def __init__(self, read: Callable[[], ImpressionCounts]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per outcome."""
+        counts = self.read()
+        family = CounterMetricFamily(
+            "otaku_impressions",
+            "Impressions by outcome: queued, written, dropped (the queue or pipe was full), "
+            "failed (the database refused them). With forked workers, queued and dropped are "
+            "this worker's; written, failed and the writer's drops are the whole server's.",
+            labels=["outcome"],
+        )
+        for outcome in IMPRESSION_OUTCOMES:
+            family.add_metric([outcome], getattr(counts, outcome))
+        yield family

@@ -18,6 +18,7 @@ from otaku.experiments.store import (
     running_experiment,
     start_experiment,
 )
+from otaku.experiments.writer_process import ImpressionPipe
 from otaku.pipeline.engine import Engine
 from otaku.pipeline.filters import ItemFilter
 from otaku.pipeline.pages import DEFAULT_K, Page
@@ -38,7 +39,11 @@ class OnlineExperiments:
     """The running experiment (as this process last read it) and the impression log."""
 
     def __init__(
-        self, database: Database | None, settings: Settings, metrics: ServiceMetrics | None
+        self,
+        database: Database | None,
+        settings: Settings,
+        metrics: ServiceMetrics | None,
+        impression_pipe: ImpressionPipe | None = None,
     ) -> None:
         self.settings = settings
         self.running = RunningExperiment(database, settings.experiment_poll_seconds)
@@ -48,8 +53,10 @@ class OnlineExperiments:
         self.impressions = ImpressionLog(
             database if settings.impressions else None,
             capacity=settings.impression_queue,
-            on_outcome=metrics.count_impressions if metrics is not None else None,
+            pipe=impression_pipe,
         )
+        if metrics is not None:
+            metrics.watch_impressions(lambda: self.impressions.counts)
 
     def assignment(self, user_id: int | None, asked_strategy: str | None) -> Assignment | None:
         """The arm serving this request: none when the caller chose a strategy, when the user
