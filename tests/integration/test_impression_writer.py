@@ -10,11 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from otaku.config import Settings
 from otaku.experiments.impressions import ImpressionLog, Shown
-from otaku.experiments.writer_process import ImpressionPipe, run_writer_process
+from otaku.experiments.writer_process import ImpressionPipe
+from otaku.service.forked import fork_impression_writer
 from otaku.storage.database import Database
 from otaku.storage.models import Impression
 
@@ -22,18 +25,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def pipe_and_writer(database: Database) -> Iterator[tuple[ImpressionPipe, int]]:
+def pipe_and_writer(database: Database, tmp_path: Path) -> Iterator[tuple[ImpressionPipe, int]]:
     pipe = ImpressionPipe()
     url = database.engine.url.render_as_string(hide_password=False)
-    pid = os.fork()
-    if pid == 0:  # the writer process, as the supervisor forks it
-        code = 0
-        try:
-            run_writer_process(pipe, url, capacity=10_000, batch_size=64, gather_seconds=0.05)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
+    pid = fork_impression_writer(Settings(home=tmp_path, database_url=url), pipe)
     try:
         yield pipe, pid
     finally:

@@ -68,14 +68,16 @@ def fork_worker(
 
 
 def fork_impression_writer(
-    settings: Settings, sock: socket.socket, impression_pipe: ImpressionPipe
+    settings: Settings, impression_pipe: ImpressionPipe, sock: socket.socket | None = None
 ) -> int:
-    """Fork the process writing the workers' impressions; returns its pid."""
+    """Fork the process writing the workers' impressions (it closes its copy of the
+    listening ``sock``: it serves nobody); returns its pid."""
     from otaku.experiments.writer_process import run_writer_process
     from otaku.storage.database import database_url
 
     def work() -> None:
-        sock.close()  # the writer serves nobody
+        if sock is not None:
+            sock.close()
         run_writer_process(
             impression_pipe, database_url(settings), capacity=settings.impression_queue
         )
@@ -190,7 +192,7 @@ class Supervisor:
 
     def _start_writer(self) -> None:
         if self.impression_pipe is not None:
-            self.writer = fork_impression_writer(self.settings, self.sock, self.impression_pipe)
+            self.writer = fork_impression_writer(self.settings, self.impression_pipe, self.sock)
 
     def _reap(self) -> None:
         if self.writer is not None and os.waitpid(self.writer, os.WNOHANG)[0]:
