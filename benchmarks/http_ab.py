@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import console, database_cpu_seconds, percentiles, serving, write_json
-from http_load import Request, _load, _precompute, _tree_cpu_seconds, _workload
+from http_load import Request, load, precompute, tree_cpu_seconds, workload
 from rich.table import Table
 
 from otaku.experiments.stats import mean_interval
@@ -40,9 +40,9 @@ FIGURES = (
 
 def _round(url: str, pid: int, requests: list[Request], args: argparse.Namespace) -> dict[str, Any]:
     """One measured load of one server."""
-    cpu_before, database_before = _tree_cpu_seconds(pid), database_cpu_seconds()
-    results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))
-    cpu = _tree_cpu_seconds(pid) - cpu_before
+    cpu_before, database_before = tree_cpu_seconds(pid), database_cpu_seconds()
+    results, elapsed = asyncio.run(load(url, requests, args.concurrency, args.duration))
+    cpu = tree_cpu_seconds(pid) - cpu_before
     database = database_cpu_seconds() - database_before
     latency = percentiles([seconds for _, seconds, _ in results])
     return {
@@ -124,15 +124,15 @@ def main() -> None:
     if not name or not value_a or not value_b:
         raise SystemExit(f"--setting wants NAME=A,B, got {args.setting!r}")
     if args.precompute:
-        _precompute(args.bundle)
-    requests = _workload(args.bundle, 20000, seed=42)
+        precompute(args.bundle)
+    requests = workload(args.bundle, 20000, seed=42)
     rounds: list[dict[str, dict[str, Any]]] = []
     with (
         serving(args.port, args.workers, args.bundle, {name: value_a}) as (url_a, pid_a),
         serving(args.port + 1, args.workers, args.bundle, {name: value_b}) as (url_b, pid_b),
     ):
         for url in (url_a, url_b):  # warm-up, unmeasured
-            asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))
+            asyncio.run(load(url, requests[-300:], args.concurrency, 5.0))
         for number in range(args.rounds):
             order = [("a", url_a, pid_a), ("b", url_b, pid_b)]
             measured = {

@@ -27,11 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import console, load_bundle, percentiles, print_latency_table, serving, write_json
 
+from otaku.service.forked import WRITER_NAME
+
 Request = tuple[str, str, str, dict[str, Any] | None]
 MIX = {"known": 50, "genres": 15, "ratings": 10, "similar": 15, "search": 5, "detail": 5}
 
 
-def _workload(bundle_path: Path | None, size: int, seed: int) -> list[Request]:
+def workload(bundle_path: Path | None, size: int, seed: int) -> list[Request]:
     bundle, _ = load_bundle(bundle_path)
     parts = bundle.models.components
     rng = random.Random(seed)
@@ -111,20 +113,31 @@ def _memory_mb(pid: int) -> dict[str, float]:
     }
 
 
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _server_memory(pid: int) -> dict[str, Any]:
-    """The server's memory: the process that loaded the model and each forked worker."""
+    """The server's memory: the process that loaded the model, each forked worker and the
+    impression writer."""
     members = _process_tree(pid)
     processes = {member: _memory_mb(member) for member in members}
-    workers = [processes[member] for member in members if member != pid]
+    names = {member: _name(member) for member in members}
+    workers = [processes[m] for m in members if m != pid and names[m] != WRITER_NAME]
+    writers = [processes[m] for m in members if names[m] == WRITER_NAME]
     return {
         "parent": processes[pid],
         "workers": workers,
+        "impression_writer": writers[0] if writers else None,
         "total_pss_mb": sum(p["pss"] for p in processes.values()),
         "uss_mb_per_worker": max((w["uss"] for w in workers), default=None),
     }
 
 
-def _precompute(bundle: Path | None) -> None:
+def precompute(bundle: Path | None) -> None:
     """Store every known user's ranking in the server's database before it starts."""
     command = [sys.executable, "-m", "otaku.cli", "precompute", "--processes", "2"]
     env = dict(os.environ)
@@ -133,7 +146,7 @@ def _precompute(bundle: Path | None) -> None:
     subprocess.run(command, env=env, check=True)
 
 
-def _tree_cpu_seconds(pid: int) -> float:
+def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time used so far by a process and its descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -169,7 +182,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status
 
 
-async def _load(
+async def load(
     url: str, requests: list[Request], concurrency: int, duration: float
 ) -> tuple[list[tuple[str, float, int]], float]:
     """Keep ``concurrency`` connections busy for ``duration`` seconds (a lean raw-socket
@@ -221,22 +234,22 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.precompute:
-        _precompute(args.bundle)
-    requests = _workload(args.bundle, 20000, seed=42)
+        precompute(args.bundle)
+    requests = workload(args.bundle, 20000, seed=42)
 
     def run(url: str) -> tuple[list[tuple[str, float, int]], float]:
-        asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
-        return asyncio.run(_load(url, requests, args.concurrency, args.duration))
+        asyncio.run(load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
+        return asyncio.run(load(url, requests, args.concurrency, args.duration))
 
     rss = server_cpu = memory = None
     if args.url:
         results, elapsed = run(args.url)
     else:
         with serving(args.port, args.workers, args.bundle) as (url, pid):
-            asyncio.run(_load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
-            cpu_before = _tree_cpu_seconds(pid)
-            results, elapsed = asyncio.run(_load(url, requests, args.concurrency, args.duration))
-            server_cpu = _tree_cpu_seconds(pid) - cpu_before
+            asyncio.run(load(url, requests[-300:], args.concurrency, 5.0))  # warm-up, unmeasured
+            cpu_before = tree_cpu_seconds(pid)
+            results, elapsed = asyncio.run(load(url, requests, args.concurrency, args.duration))
+            server_cpu = tree_cpu_seconds(pid) - cpu_before
             rss = _tree_rss_mb(pid)
             memory = _server_memory(pid)
     by_kind: dict[str, list[float]] = defaultdict(list)
