@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     impression_queue: int = Field(
         default=10_000,
         ge=1,
-        description="Impressions waiting to be written, per process; more are dropped (counted).",
+        description="Impressions waiting to be written, per process (with --workers, in the "
+        "writer process); more are dropped (counted).",
     )
     impression_retention_days: int = Field(
         default=90, ge=1, description="Impressions older than this are deleted (otaku prune)."

@@ -2,7 +2,6 @@
 written once and dropped when the queue is full, feedback that removes an anime for good, the
 report's figures on constructed data, and a short closed-loop run."""
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from otaku.service.online import OnlineExperiments
 from otaku.service.users import UserDirectory
 from otaku.storage.database import Database
 from otaku.storage.models import Anime, Feedback, Impression, Rating, User, utc_now
+from tests.integration.impression_pages import record_from_threads, shown_page
 
 pytestmark = pytest.mark.integration
 KEY = {"X-API-Key": "s3cret"}
@@ -155,29 +155,14 @@ def test_feedback_errors_name_the_problem(client: TestClient, engine: Engine) ->
     )
 
 
-def _shown(user_id: int, anime_ids: list[int], arm: str = "a", **extra: object) -> Shown:
-    return Shown(user_id, "exp", arm, "default", "v1", 1, anime_ids, 1.0, **extra)  # type: ignore[arg-type]
+_shown = shown_page
 
 
 def test_impressions_are_written_exactly_once_under_concurrency(
     database: Database, small_dataset: Dataset
 ) -> None:
     log = ImpressionLog(database, capacity=10_000, batch_size=64)
-    recorded: list[str] = []
-    lock = threading.Lock()
-
-    def request(thread: int) -> None:
-        for i in range(250):
-            shown = _shown(thread * 1000 + i, [1, 2, 3])
-            assert log.record(shown)
-            with lock:
-                recorded.append(shown.impression_id)
-
-    threads = [threading.Thread(target=request, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    recorded = record_from_threads(log)
     assert log.flush(60)
     log.close()
     ids = [i.impression_id for i in _impressions(database)]

@@ -6,7 +6,6 @@ the pipe is full, and written on SIGTERM."""
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from otaku.experiments.writer_process import ImpressionPipe
 from otaku.service.forked import fork_impression_writer
 from otaku.storage.database import Database
 from otaku.storage.models import Impression
+from tests.integration.impression_pages import record_from_threads, shown_page
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +42,7 @@ def pipe_and_writer(database: Database, tmp_path: Path) -> Iterator[tuple[Impres
         os.close(pipe.write_fd)
 
 
-def _shown(user_id: int, anime_ids: list[int], **extra: object) -> Shown:
-    return Shown(user_id, "exp", "a", "default", "v1", 1, anime_ids, 1.0, **extra)  # type: ignore[arg-type]
+_shown = shown_page
 
 
 def _stored(database: Database) -> list[Impression]:
@@ -63,23 +62,9 @@ def test_impressions_from_threads_and_processes_are_written_exactly_once(
 ) -> None:
     pipe, _ = pipe_and_writer
     log = ImpressionLog(database, pipe=pipe)
-    recorded: list[str] = []
-    lock = threading.Lock()
-
-    def request(thread: int) -> None:
-        for i in range(250):
-            shown = _shown(thread * 1000 + i, [1, 2, 3])
-            assert log.record(shown)
-            with lock:
-                recorded.append(shown.impression_id)
-
-    threads = [threading.Thread(target=request, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
     child = multiprocessing.get_context("fork").Process(target=_record_in_a_child, args=(log, 300))
     child.start()
-    for thread in threads:
-        thread.join()
+    recorded = record_from_threads(log)
     assert log.flush(60)
     child.join(60)
     assert child.exitcode == 0  # its flush was acknowledged too
