@@ -251,13 +251,14 @@ def run_writer_process(
     what was sent before it)."""
     from otaku.storage.database import create_db_engine
 
-    stop_asked = [False]  # SIGTERM may come before the reader exists
+    stop_asked = [False]  # a SIGTERM may come before the reader exists
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stop_asked[0] = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C reaches the supervisor
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # the forker held it
 
     def count(outcome: str, n: int) -> None:
         slot = {"written": WRITTEN, "failed": FAILED}[outcome]

@@ -82,7 +82,13 @@ def fork_impression_writer(
             impression_pipe, database_url(settings), capacity=settings.impression_queue
         )
 
-    return _fork(WRITER_NAME, work)
+    # SIGTERM waits (blocked) until the writer's handler is in place: a SIGTERM in between
+    # would end it without writing what the pipe holds
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        return _fork(WRITER_NAME, work)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _fork(name: str, work: Callable[[], None]) -> int:
