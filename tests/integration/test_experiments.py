@@ -2,6 +2,7 @@
 written once and dropped when the queue is full, feedback that removes an anime for good, the
 report's figures on constructed data, and a short closed-loop run."""
 
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -262,6 +263,15 @@ def test_the_report_matches_hand_computed_figures(database: Database) -> None:
     assert a.mean_rating.value == 7.0 and b.mean_rating.value == 7.0
     assert a.coverage == b.coverage == 0.5  # 10 of the 20 anime each
     assert a.dismiss_rate.value == pytest.approx(1 / 30)
+    # by user (delta method): b's users gave 7, 10, 4 once each, var = 9 / 3;
+    # a's dismissals per user 1, 0, 0 of 10 shown each, var = (1/3) / (3 * 10^2)
+    z = 1.959964
+    assert (b.mean_rating.low, b.mean_rating.high) == pytest.approx(
+        (7 - z * math.sqrt(3), 7 + z * math.sqrt(3)), abs=1e-5
+    )
+    assert (a.dismiss_rate.low, a.dismiss_rate.high) == pytest.approx(
+        (1 / 30 - z / 30, 1 / 30 + z / 30), abs=1e-6
+    )
     assert report.sample_ratio.p_value == pytest.approx(1.0)  # 3 and 3 users for 50/50
     (comparison,) = report.comparisons
     assert comparison.arm == "b" and not comparison.enough_users

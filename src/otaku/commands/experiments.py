@@ -145,7 +145,8 @@ def report(
         enough = "enough users to decide" if comparison.enough_users else "NOT enough users"
         console.print(
             f"{comparison.arm} vs {comparison.control}: hit rate p = {hit.p_value:.4g} "
-            f"(z = {hit.statistic:.2f}); mean rating p = {rating.p_value:.4g} (Welch); "
+            f"(z = {hit.statistic:.2f}); mean rating p = {rating.p_value:.4g} "
+            "(z-test, delta method over users); "
             f"{enough}: the observed hit-rate difference needs {comparison.users_needed:,.0f} "
             "users per arm for 80% power at 5%"
         )

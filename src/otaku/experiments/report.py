@@ -7,7 +7,9 @@ experiment showed, the ratings and "not interested" given after them.
 - mean rating of shown-then-rated anime, dismiss rate (shown anime later marked "not
   interested"), catalogue coverage (distinct anime shown / catalogue), latency.
 Each other arm is compared with the first (the control): a two-proportion z-test of hit rates,
-Welch's t-test of mean ratings, and the users per arm the observed difference would need.
+a z-test of mean ratings, and the users per arm the observed hit-rate difference would need.
+Mean rating and dismiss rate are ratios of per-user sums, their intervals and test taken by
+the delta method over users (one user's ratings are not independent draws).
 """
 
 import math
@@ -25,11 +27,11 @@ from otaku.experiments.definition import ExperimentSpec
 from otaku.experiments.stats import (
     Interval,
     TestResult,
-    mean_interval,
+    ratio_interval,
+    ratio_test,
     sample_ratio_test,
     two_proportion_test,
     users_needed,
-    welch_test,
     wilson_interval,
 )
 from otaku.storage.database import Database
@@ -137,18 +139,44 @@ def _after_shown(
     return merged[in_window]
 
 
+@dataclass(frozen=True)
+class PerUser:
+    """An arm's users, one entry each: the sum and count of their shown-then-rated anime's
+    ratings, and how many anime were shown to them and how many of those they dismissed."""
+
+    rating_sums: np.ndarray
+    rated: np.ndarray
+    shown: np.ndarray
+    dismissed: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: pd.DataFrame, rated: pd.DataFrame, dismissed: pd.DataFrame) -> "PerUser":
+        """Per user of ``pairs`` (users without a rating or a dismissal count 0)."""
+        users = pd.Index(pairs["user_id"].unique())
+
+        def by_user(grouped: pd.Series) -> np.ndarray:
+            return grouped.reindex(users, fill_value=0).to_numpy(np.float64)
+
+        values = rated["value"].astype(np.float64)
+        return cls(
+            rating_sums=by_user(values.groupby(rated["user_id"]).sum()),
+            rated=by_user(rated.groupby("user_id").size()),
+            shown=by_user(pairs.groupby("user_id").size()),
+            dismissed=by_user(dismissed.groupby("user_id").size()),
+        )
+
+
 def _arm_report(
     arm: str,
     strategy: str,
     impressions: pd.DataFrame,
     pairs: pd.DataFrame,
     rated: pd.DataFrame,
-    dismissed: pd.DataFrame,
+    per_user: PerUser,
     catalog_size: int,
 ) -> ArmReport:
     users = pairs["user_id"].nunique()
     hits = rated[rated["value"] >= LIKED_THRESHOLD]["user_id"].nunique()
-    ratings = rated["value"].to_numpy(dtype=np.float64)
     latency = impressions["latency_ms"].to_numpy(dtype=np.float64)
     p50, p99 = np.percentile(latency, [50, 99]) if len(latency) else (math.nan, math.nan)
     return ArmReport(
@@ -158,26 +186,27 @@ def _arm_report(
         impressions=len(impressions),
         hit_users=int(hits),
         hit_rate=wilson_interval(int(hits), int(users)),
-        rated=len(ratings),
-        mean_rating=mean_interval(ratings),
+        rated=len(rated),
+        mean_rating=ratio_interval(per_user.rating_sums, per_user.rated),
         shown=len(pairs),
-        dismissed=len(dismissed),
-        dismiss_rate=wilson_interval(len(dismissed), len(pairs)),
+        dismissed=int(per_user.dismissed.sum()),
+        dismiss_rate=ratio_interval(per_user.dismissed, per_user.shown),
         coverage=pairs["anime_id"].nunique() / catalog_size if catalog_size else math.nan,
         latency_p50_ms=float(p50),
         latency_p99_ms=float(p99),
     )
 
 
-def _compare(arm: ArmReport, control: ArmReport, ratings: dict[str, np.ndarray]) -> ArmComparison:
+def _compare(arm: ArmReport, control: ArmReport, per_user: dict[str, PerUser]) -> ArmComparison:
     needed = users_needed(control.hit_rate.value, arm.hit_rate.value)
+    ours, theirs = per_user[arm.arm], per_user[control.arm]
     return ArmComparison(
         arm=arm.arm,
         control=control.arm,
         hit_rate_test=two_proportion_test(
             arm.hit_users, arm.users, control.hit_users, control.users
         ),
-        mean_rating_test=welch_test(ratings[arm.arm], ratings[control.arm]),
+        mean_rating_test=ratio_test(ours.rating_sums, ours.rated, theirs.rating_sums, theirs.rated),
         users_needed=needed,
         enough_users=min(arm.users, control.users) >= needed,
     )
@@ -208,6 +237,14 @@ def experiment_report(
         dismissed = dismissed[dismissed["value"] == NOT_INTERESTED]
     with database.reading() as session:
         catalog_size = int(session.scalar(select(func.count()).select_from(Anime)) or 0)
+    per_user = {
+        arm.name: PerUser.of(
+            pairs[pairs["arm"] == arm.name],
+            rated[rated["arm"] == arm.name],
+            dismissed[dismissed["arm"] == arm.name],
+        )
+        for arm in spec.arms
+    }
     arms = [
         _arm_report(
             arm.name,
@@ -215,15 +252,12 @@ def experiment_report(
             impressions[impressions["arm"] == arm.name],
             pairs[pairs["arm"] == arm.name],
             rated[rated["arm"] == arm.name],
-            dismissed[dismissed["arm"] == arm.name],
+            per_user[arm.name],
             catalog_size,
         )
         for arm in spec.arms
     ]
-    ratings = {
-        arm.name: rated[rated["arm"] == arm.name]["value"].to_numpy(np.float64) for arm in spec.arms
-    }
-    comparisons = [_compare(arm, arms[0], ratings) for arm in arms[1:]]
+    comparisons = [_compare(arm, arms[0], per_user) for arm in arms[1:]]
     sample_ratio = sample_ratio_test([arm.users for arm in arms], [a.share for a in spec.arms])
     return ExperimentReport(
         spec.name, k, window_days, catalog_size, arms, comparisons, sample_ratio

@@ -66,12 +66,52 @@ def mean_interval(values: np.ndarray, alpha: float = ALPHA) -> Interval:
     return Interval(mean, mean - half, mean + half)
 
 
-def welch_test(values_a: np.ndarray, values_b: np.ndarray) -> TestResult:
-    """Welch's t-test of two means (two-sided; NaN with fewer than two values in an arm)."""
-    if len(values_a) < 2 or len(values_b) < 2:
+def _ratio_and_variance(numerators: np.ndarray, denominators: np.ndarray) -> tuple[float, float]:
+    """sum(numerators) / sum(denominators) over independent units and the delta method's
+    variance of it: (s_x^2 - 2 r s_xy + r^2 s_y^2) / (n * mean(y)^2)."""
+    x = np.asarray(numerators, dtype=np.float64)
+    y = np.asarray(denominators, dtype=np.float64)
+    if len(x) == 0 or y.sum() <= 0:
+        return math.nan, math.nan
+    ratio = float(x.sum() / y.sum())
+    if len(x) < 2:
+        return ratio, math.nan
+    covariance = np.cov(x, y, ddof=1)
+    spread = covariance[0, 0] - 2 * ratio * covariance[0, 1] + ratio**2 * covariance[1, 1]
+    return ratio, float(max(spread, 0.0) / (len(x) * y.mean() ** 2))
+
+
+def ratio_interval(
+    numerators: np.ndarray, denominators: np.ndarray, alpha: float = ALPHA
+) -> Interval:
+    """A ratio of sums over independent units (each user's ratings summed over their count
+    of ratings, say) with its delta-method normal interval. A user's ratings or pages are
+    not independent of each other, users are: treating each rating as a draw would make
+    the interval too narrow for users who rate a lot."""
+    ratio, variance = _ratio_and_variance(numerators, denominators)
+    if math.isnan(variance):
+        return Interval(ratio, math.nan, math.nan)
+    half = float(stats.norm.ppf(1 - alpha / 2)) * math.sqrt(variance)
+    return Interval(ratio, ratio - half, ratio + half)
+
+
+def ratio_test(
+    numerators_a: np.ndarray,
+    denominators_a: np.ndarray,
+    numerators_b: np.ndarray,
+    denominators_b: np.ndarray,
+) -> TestResult:
+    """Two-sided z-test of two ratios of sums, each with its delta-method variance over
+    its own units (NaN when either arm has fewer than two units or nothing to divide)."""
+    ratio_a, variance_a = _ratio_and_variance(numerators_a, denominators_a)
+    ratio_b, variance_b = _ratio_and_variance(numerators_b, denominators_b)
+    if math.isnan(variance_a) or math.isnan(variance_b):
         return TestResult(math.nan, math.nan)
-    result = stats.ttest_ind(values_a, values_b, equal_var=False)
-    return TestResult(float(result.statistic), float(result.pvalue))
+    spread = math.sqrt(variance_a + variance_b)
+    if spread == 0:
+        return TestResult(0.0, 1.0) if ratio_a == ratio_b else TestResult(math.inf, 0.0)
+    z = (ratio_a - ratio_b) / spread
+    return TestResult(z, math.erfc(abs(z) / math.sqrt(2)))
 
 
 def users_needed(rate_a: float, rate_b: float, alpha: float = ALPHA, power: float = POWER) -> float:
