@@ -168,6 +168,14 @@ def test_no_confident_wrong_answer_while_the_database_is_down(
                 ).status_code
                 == 200
             )
+        # not interested: the dataset user in their next pick, the untouched user in their top
+        # (asked of the engine: the untouched user's ratings are never read or written here)
+        dismissed = before[1]
+        untouched_top = engine.recommend_for_user(untouched_user).items[0].anime.anime_id
+        for user_id, anime_id in ((dataset_user, dismissed), (untouched_user, untouched_top)):
+            body = {"anime_id": anime_id, "kind": "not_interested"}
+            stored = client.post(f"/v1/users/{user_id}/feedback", json=body, headers=KEY)
+            assert stored.status_code == 200
         # a user another replica created: this server never saw them
         with database.transaction() as session:
             Repository(session).add_user(999_001, "api")
@@ -175,11 +183,12 @@ def test_no_confident_wrong_answer_while_the_database_is_down(
 
         own_postgres.stop()
         status, items, degraded = _recommended(client, dataset_user)
-        assert status == 200 and top not in items and degraded == RECENT_FALLBACK
+        assert status == 200 and degraded == RECENT_FALLBACK
+        assert top not in items and dismissed not in items  # rated, and not interested
         status, items, degraded = _recommended(client, api_user)
         assert status == 200 and not set(rated) & set(items) and degraded == RECENT_FALLBACK
-        status, _, degraded = _recommended(client, untouched_user)
-        assert status == 200 and degraded == TRAINED_FALLBACK
+        status, items, degraded = _recommended(client, untouched_user)
+        assert status == 200 and degraded == TRAINED_FALLBACK and untouched_top not in items
         status, _, detail = _recommended(client, 999_001)
         assert status == 503 and "database is unavailable" in str(detail)
         profile = client.get(f"/v1/users/{api_user}", headers=KEY).json()

@@ -103,6 +103,9 @@ class UserDirectory:
     def __init__(self, database: Database | None) -> None:
         self.database = database
         self._recent: LruCache[int, tuple[np.ndarray, np.ndarray]] = LruCache(RECENT_USERS)
+        # ... and the anime each of them dismissed, kept apart: a user only the model knows
+        # has dismissals but no ratings here
+        self._recent_dismissed: LruCache[int, tuple[int, ...]] = LruCache(RECENT_USERS)
         # Who asked lately, newest first: a new model warms them before anyone else.
         self.asked: LruCache[int, bool] = LruCache(RECENT_USERS)
 
@@ -152,14 +155,26 @@ class UserDirectory:
             return self._without_database(engine, user_id)
         if ratings is not None:
             self._remember(user_id, ratings)
+        self._recent_dismissed.put(user_id, tuple(dismissed))
         return CurrentProfile(profile, precomputed=adopted)
 
     def _without_database(self, engine: Engine, user_id: int) -> CurrentProfile:
+        """The user's answer from what this process knows: their last ratings read or written
+        here, else their training ratings; the dismissals last seen here excluded either
+        way."""
+        dismissed = self._recent_dismissed.get(user_id) or ()
+
+        def excluding_dismissed(profile: Profile) -> Profile:
+            return engine.with_dismissed(profile, list(dismissed)) if dismissed else profile
+
         remembered = self._remembered(user_id)
         if remembered is not None:
-            return CurrentProfile(engine.profile_from_ratings(user_id, remembered), RECENT_FALLBACK)
+            profile = engine.profile_from_ratings(user_id, remembered)
+            return CurrentProfile(excluding_dismissed(profile), RECENT_FALLBACK)
         try:
-            return CurrentProfile(engine.known_profile(user_id), TRAINED_FALLBACK)
+            return CurrentProfile(
+                excluding_dismissed(engine.known_profile(user_id)), TRAINED_FALLBACK
+            )
         except UnknownUserError:
             raise DatabaseUnavailableError(
                 f"the database is unavailable and user {user_id} is not in the served model, "
@@ -225,7 +240,10 @@ class UserDirectory:
             self._lock_user(repo, user_id)
             if not repo.anime_exists(anime_id):
                 raise UnknownAnimeError(anime_id)
-            return repo.set_feedback(user_id, anime_id, kind, request_id)
+            created = repo.set_feedback(user_id, anime_id, kind, request_id)
+            dismissed = repo.dismissed(user_id)
+        self._recent_dismissed.put(user_id, tuple(dismissed))
+        return created
 
     def withdraw_feedback(self, user_id: int, anime_id: int, kind: str) -> None:
         """Take back a "clicked" or "not interested" (the anime may be recommended again)."""
@@ -233,6 +251,8 @@ class UserDirectory:
             self._lock_user(repo, user_id)
             if not repo.delete_feedback(user_id, anime_id, kind):
                 raise NoSuchRatingError(f"user {user_id} gave no {kind!r} for anime {anime_id}")
+            dismissed = repo.dismissed(user_id)
+        self._recent_dismissed.put(user_id, tuple(dismissed))
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
         """Delete a rating."""
