@@ -139,6 +139,10 @@ def _after_shown(
     return merged[in_window]
 
 
+def _of_arm(frame: pd.DataFrame, arm: str) -> pd.DataFrame:
+    return frame[frame["arm"] == arm]
+
+
 @dataclass(frozen=True)
 class PerUser:
     """An arm's users, one entry each: the sum and count of their shown-then-rated anime's
@@ -237,26 +241,22 @@ def experiment_report(
         dismissed = dismissed[dismissed["value"] == NOT_INTERESTED]
     with database.reading() as session:
         catalog_size = int(session.scalar(select(func.count()).select_from(Anime)) or 0)
-    per_user = {
-        arm.name: PerUser.of(
-            pairs[pairs["arm"] == arm.name],
-            rated[rated["arm"] == arm.name],
-            dismissed[dismissed["arm"] == arm.name],
+    arms: list[ArmReport] = []
+    per_user: dict[str, PerUser] = {}
+    for arm in spec.arms:
+        arm_pairs, arm_rated = _of_arm(pairs, arm.name), _of_arm(rated, arm.name)
+        per_user[arm.name] = PerUser.of(arm_pairs, arm_rated, _of_arm(dismissed, arm.name))
+        arms.append(
+            _arm_report(
+                arm.name,
+                arm.strategy,
+                _of_arm(impressions, arm.name),
+                arm_pairs,
+                arm_rated,
+                per_user[arm.name],
+                catalog_size,
+            )
         )
-        for arm in spec.arms
-    }
-    arms = [
-        _arm_report(
-            arm.name,
-            arm.strategy,
-            impressions[impressions["arm"] == arm.name],
-            pairs[pairs["arm"] == arm.name],
-            rated[rated["arm"] == arm.name],
-            per_user[arm.name],
-            catalog_size,
-        )
-        for arm in spec.arms
-    ]
     comparisons = [_compare(arm, arms[0], per_user) for arm in arms[1:]]
     sample_ratio = sample_ratio_test([arm.users for arm in arms], [a.share for a in spec.arms])
     return ExperimentReport(

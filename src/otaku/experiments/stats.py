@@ -40,6 +40,11 @@ def wilson_interval(successes: int, trials: int, alpha: float = ALPHA) -> Interv
     return Interval(share, max(0.0, centre - half), min(1.0, centre + half))
 
 
+def _two_sided(z: float) -> TestResult:
+    """A standard normal statistic with its two-sided p-value."""
+    return TestResult(z, math.erfc(abs(z) / math.sqrt(2)))
+
+
 def two_proportion_test(
     successes_a: int, trials_a: int, successes_b: int, trials_b: int
 ) -> TestResult:
@@ -50,8 +55,7 @@ def two_proportion_test(
     spread = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
     if spread == 0:
         return TestResult(0.0, 1.0)
-    z = (successes_a / trials_a - successes_b / trials_b) / spread
-    return TestResult(z, math.erfc(abs(z) / math.sqrt(2)))
+    return _two_sided((successes_a / trials_a - successes_b / trials_b) / spread)
 
 
 def mean_interval(values: np.ndarray, alpha: float = ALPHA) -> Interval:
@@ -110,8 +114,7 @@ def ratio_test(
     spread = math.sqrt(variance_a + variance_b)
     if spread == 0:
         return TestResult(0.0, 1.0) if ratio_a == ratio_b else TestResult(math.inf, 0.0)
-    z = (ratio_a - ratio_b) / spread
-    return TestResult(z, math.erfc(abs(z) / math.sqrt(2)))
+    return _two_sided((ratio_a - ratio_b) / spread)
 
 
 def users_needed(rate_a: float, rate_b: float, alpha: float = ALPHA, power: float = POWER) -> float:

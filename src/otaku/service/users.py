@@ -38,12 +38,10 @@ log = logging.getLogger(__name__)
 _RATINGS_OF = select(Rating.anime_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
 DISMISSED = 0  # the rating column of a dismissal in _HISTORY_OF (ratings are 1..10)
 # ratings and "not interested" anime in one round trip
-_HISTORY_OF = union_all(
-    _RATINGS_OF,
-    select(Feedback.anime_id, literal(DISMISSED)).where(
-        Feedback.user_id == bindparam("user_id"), Feedback.kind == NOT_INTERESTED
-    ),
+_DISMISSED_OF = select(Feedback.anime_id).where(
+    Feedback.user_id == bindparam("user_id"), Feedback.kind == NOT_INTERESTED
 )
+_HISTORY_OF = union_all(_RATINGS_OF, _DISMISSED_OF.add_columns(literal(DISMISSED)))
 _USER = select(User.user_id).where(User.user_id == bindparam("user_id"))
 _STORED_RANKING = select(
     PrecomputedRanking.model_version,
@@ -162,24 +160,21 @@ class UserDirectory:
         """The user's answer from what this process knows: their last ratings read or written
         here, else their training ratings; the dismissals last seen here excluded either
         way."""
-        dismissed = self._recent_dismissed.get(user_id) or ()
-
-        def excluding_dismissed(profile: Profile) -> Profile:
-            return engine.with_dismissed(profile, list(dismissed)) if dismissed else profile
-
         remembered = self._remembered(user_id)
         if remembered is not None:
-            profile = engine.profile_from_ratings(user_id, remembered)
-            return CurrentProfile(excluding_dismissed(profile), RECENT_FALLBACK)
-        try:
-            return CurrentProfile(
-                excluding_dismissed(engine.known_profile(user_id)), TRAINED_FALLBACK
-            )
-        except UnknownUserError:
-            raise DatabaseUnavailableError(
-                f"the database is unavailable and user {user_id} is not in the served model, "
-                "so their ratings cannot be read now; try again shortly"
-            ) from None
+            profile, source = engine.profile_from_ratings(user_id, remembered), RECENT_FALLBACK
+        else:
+            try:
+                profile, source = engine.known_profile(user_id), TRAINED_FALLBACK
+            except UnknownUserError:
+                raise DatabaseUnavailableError(
+                    f"the database is unavailable and user {user_id} is not in the served "
+                    "model, so their ratings cannot be read now; try again shortly"
+                ) from None
+        dismissed = self._recent_dismissed.get(user_id)
+        if dismissed:
+            profile = engine.with_dismissed(profile, dismissed)
+        return CurrentProfile(profile, source)
 
     def current_ratings(self, user_id: int) -> dict[int, int] | None:
         """The user's ratings (None when the user is not in the database)."""
@@ -241,8 +236,8 @@ class UserDirectory:
             if not repo.anime_exists(anime_id):
                 raise UnknownAnimeError(anime_id)
             created = repo.set_feedback(user_id, anime_id, kind, request_id)
-            dismissed = repo.dismissed(user_id)
-        self._recent_dismissed.put(user_id, tuple(dismissed))
+            if kind == NOT_INTERESTED:
+                self._note_dismissed(repo, user_id)
         return created
 
     def withdraw_feedback(self, user_id: int, anime_id: int, kind: str) -> None:
@@ -251,8 +246,14 @@ class UserDirectory:
             self._lock_user(repo, user_id)
             if not repo.delete_feedback(user_id, anime_id, kind):
                 raise NoSuchRatingError(f"user {user_id} gave no {kind!r} for anime {anime_id}")
-            dismissed = repo.dismissed(user_id)
-        self._recent_dismissed.put(user_id, tuple(dismissed))
+            if kind == NOT_INTERESTED:
+                self._note_dismissed(repo, user_id)
+
+    def _note_dismissed(self, repo: Repository, user_id: int) -> None:
+        """Keep the user's dismissals as they stand in this write (for answers while the
+        database is down)."""
+        rows = repo.session.execute(_DISMISSED_OF, {"user_id": user_id}).scalars()
+        self._recent_dismissed.put(user_id, tuple(int(anime_id) for anime_id in rows))
 
     def unrate(self, engine: Engine, user_id: int, anime_id: int) -> None:
         """Delete a rating."""

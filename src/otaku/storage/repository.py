@@ -180,13 +180,6 @@ class Repository:
         self.session.flush()
         return False
 
-    def dismissed(self, user_id: int) -> list[int]:
-        """The anime a user marked "not interested"."""
-        query = select(Feedback.anime_id).where(
-            Feedback.user_id == user_id, Feedback.kind == NOT_INTERESTED
-        )
-        return [int(anime_id) for anime_id in self.session.scalars(query)]
-
     def delete_feedback(self, user_id: int, anime_id: int, kind: str) -> bool:
         """Take back a feedback; True when there was one."""
         result = self.session.execute(
